@@ -1,0 +1,82 @@
+// Package earlysignal catches spotinit's signals from the first moment of the
+// process, before any other package is initialised, and remembers which
+// signals spotinit's parent left ignored.
+//
+// It owns the two channels that every caught signal goes to and nothing else:
+// it never forwards, logs or acts on a signal. It must stay tiny and import
+// only os, os/signal and syscall, so that its init runs as early as the Go
+// linker allows: until signal.Notify has been called for SIGTERM, a SIGTERM
+// makes the Go runtime exit with status 2 (and, for PID 1, the kernel then
+// kills the whole container).
+package earlysignal
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// StopSignals are the signals that start spotinit's stop sequence. They get a
+// channel of their own so that a flood of other signals can never crowd one
+// out.
+var StopSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT}
+
+// OtherSignals are the other signals spotinit catches: the ones it forwards
+// and SIGPIPE, which is caught only so that a write to a closed stderr
+// returns EPIPE instead of killing spotinit (the Go runtime raises SIGPIPE
+// for fds 1 and 2 when nobody is notified for it).
+var OtherSignals = []os.Signal{
+	syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2,
+	syscall.SIGWINCH, syscall.SIGCONT, syscall.SIGALRM, syscall.SIGPWR,
+	syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGPIPE,
+}
+
+// The channels are package state because init must put them somewhere; they
+// are written only by the runtime's signal delivery and read by the one
+// supervisor loop. The runtime drops a signal when its channel is full, so
+// the buffers are sized for bursts (repeats of a signal coalesce anyway).
+var (
+	stopC  = make(chan os.Signal, 16)
+	otherC = make(chan os.Signal, 1024)
+)
+
+func init() {
+	if startKnown == 0 {
+		// Without the entry stub, HUP and INT are the two signals the Go
+		// runtime leaves ignored; Notify is about to change that, so look now.
+		for _, s := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT} {
+			if signal.Ignored(s) {
+				startIgnored |= 1 << (s - 1)
+			}
+		}
+	}
+	signal.Notify(stopC, StopSignals...)
+	signal.Notify(otherC, OtherSignals...)
+}
+
+// Stop returns the channel that receives SIGTERM and SIGINT.
+func Stop() <-chan os.Signal { return stopC }
+
+// Other returns the channel that receives every other caught signal.
+func Other() <-chan os.Signal { return otherC }
+
+// Renotify hands sigs back to the channel they belong to, after a caller had
+// to change their disposition (signal.Ignore) for a moment.
+func Renotify(sigs ...os.Signal) {
+	for _, s := range sigs {
+		if isStop(s) {
+			signal.Notify(stopC, s)
+		} else {
+			signal.Notify(otherC, s)
+		}
+	}
+}
+
+func isStop(s os.Signal) bool {
+	for _, t := range StopSignals {
+		if s == t {
+			return true
+		}
+	}
+	return false
+}
