@@ -1,0 +1,94 @@
+package supervisor
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+	"syscall"
+)
+
+// descendants returns the living (non-zombie) descendants of spotinit
+// according to /proc, by pid as seen in that /proc. Process trees change
+// while they are read: callers that must catch every process repeat the
+// scan. An unreadable /proc yields nothing.
+func descendants() []int {
+	self, err := os.Readlink("/proc/self")
+	if err != nil {
+		return nil
+	}
+	root, err := strconv.Atoi(self)
+	if err != nil {
+		return nil
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	children := make(map[int][]int)
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		ppid, zombie, ok := readStat(pid)
+		if !ok || zombie {
+			continue
+		}
+		children[ppid] = append(children[ppid], pid)
+	}
+	var out []int
+	queue := []int{root}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
+}
+
+// readStat returns the parent pid of pid and whether it is a zombie.
+func readStat(pid int) (ppid int, zombie, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false, false
+	}
+	// The command name is in parentheses and may itself contain ") ":
+	// the fields that follow start after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false, false
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 2 {
+		return 0, false, false
+	}
+	ppid, err = strconv.Atoi(string(f[1]))
+	if err != nil {
+		return 0, false, false
+	}
+	return ppid, string(f[0]) == "Z", true
+}
+
+// signalDescendants sends sig to every descendant of spotinit and returns
+// how many it signalled. As PID 1 of a PID namespace that is kill(-1), which
+// reaches every process in the namespace but spotinit; otherwise each
+// descendant found in /proc (never kill(-1) outside a namespace of our own).
+func signalDescendants(sig syscall.Signal, pid1 bool) int {
+	ds := descendants()
+	if pid1 {
+		if err := syscall.Kill(-1, sig); err != nil {
+			return 0 // ESRCH: nobody left
+		}
+		return len(ds)
+	}
+	n := 0
+	for _, p := range ds {
+		if syscall.Kill(p, sig) == nil {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,416 @@
+// Package supervisor runs the app as spotinit's child and owns its
+// lifecycle: starting, running, stopping (a stop signal arrived; a deadline
+// is set), killing (the deadline passed; SIGKILL sent) and exited, then the
+// wait for the rest of the process tree. Signals, the child's exit and
+// timers all meet in one select in Run, so every state change happens in one
+// place.
+//
+// It never calls wait4 (the reaper does, and hands over the child's exit),
+// never exits the process, and never lets a failed kill or a log write end
+// the run.
+//
+// The shutdown arithmetic: the container runtime sends SIGTERM and, StopTimeout
+// later, SIGKILL. spotinit keeps KillMargin for itself, so the deadline is
+//
+//	deadline = first stop signal + StopTimeout - KillMargin
+//
+// and at the deadline spotinit sends SIGKILL to what is left, logs it, reaps
+// and exits, KillMargin before the runtime would have used force. When the
+// child exits on its own before any stop signal, the rest of the tree gets
+// the same budget counted from that exit.
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spotinit/spotinit/earlysignal"
+	"github.com/spotinit/spotinit/reaper"
+)
+
+// Config says what to run and how to stop it.
+type Config struct {
+	// Argv is the child's command line; Argv[0] is looked up in PATH like a
+	// shell does.
+	Argv []string
+	// Env is the child's environment; nil means spotinit's own.
+	Env []string
+	// StopTimeout is the grace the container runtime gives between its
+	// SIGTERM and its SIGKILL.
+	StopTimeout time.Duration
+	// KillMargin is how long before the end of StopTimeout spotinit sends
+	// SIGKILL itself. It must be shorter than StopTimeout.
+	KillMargin time.Duration
+	// SingleChild forwards signals to the child only, instead of its whole
+	// process group.
+	SingleChild bool
+	// NoWait exits as soon as the child has exited, without giving the rest
+	// of the process tree its grace.
+	NoWait bool
+	// Rewrite maps a received signal to the one forwarded; 0 drops it.
+	Rewrite map[syscall.Signal]syscall.Signal
+	// Reaper starts the child and reports its exit. Required; its Run must
+	// be running.
+	Reaper *reaper.Reaper
+	// Stop and Signals deliver the caught stop signals and the others; nil
+	// means earlysignal's channels.
+	Stop, Signals <-chan os.Signal
+	// Log receives the lifecycle lines; nil discards.
+	Log *slog.Logger
+}
+
+// Result is how a run ended.
+type Result struct {
+	// Code is spotinit's exit status: the child's code, or 128+N when
+	// signal N killed it.
+	Code int
+	// Pid is the child's pid.
+	Pid int
+	// Killed reports that spotinit sent SIGKILL at the deadline.
+	Killed bool
+}
+
+// StartError reports that the child could not be started. Code is 127 when
+// the command was not found and 126 when it could not be executed.
+type StartError struct {
+	Code int
+	Err  error
+}
+
+func (e *StartError) Error() string { return e.Err.Error() }
+func (e *StartError) Unwrap() error { return e.Err }
+
+// Validate checks the parts of cfg that do not depend on the system.
+func (cfg *Config) Validate() error {
+	if len(cfg.Argv) == 0 {
+		return errors.New("no command given")
+	}
+	if cfg.StopTimeout <= 0 {
+		return fmt.Errorf("stop timeout %s must be positive", cfg.StopTimeout)
+	}
+	if cfg.KillMargin < 0 {
+		return fmt.Errorf("kill margin %s must not be negative", cfg.KillMargin)
+	}
+	if cfg.KillMargin >= cfg.StopTimeout {
+		return fmt.Errorf("kill margin %s must be shorter than the stop timeout %s", cfg.KillMargin, cfg.StopTimeout)
+	}
+	if cfg.Reaper == nil {
+		return errors.New("no reaper")
+	}
+	return nil
+}
+
+type state int
+
+const (
+	running  state = iota // child alive, no stop signal yet
+	stopping              // stop signal forwarded, deadline set
+	killing               // deadline passed, SIGKILL sent
+	draining              // child gone, waiting for the rest of the tree
+)
+
+// Run starts the child and supervises it until it and, unless NoWait, the
+// rest of the process tree are gone. It returns a *StartError when the child
+// cannot be started.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return Result{}, err
+	}
+	s := &run{cfg: cfg, log: cfg.Log, pid1: os.Getpid() == 1}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.cfg.Stop == nil {
+		s.cfg.Stop = earlysignal.Stop()
+	}
+	if s.cfg.Signals == nil {
+		s.cfg.Signals = earlysignal.Other()
+	}
+	if err := s.start(); err != nil {
+		return Result{}, err
+	}
+	defer s.stopTimer()
+	return s.loop(ctx), nil
+}
+
+// run is the state of one supervision; only Run's goroutine touches it.
+type run struct {
+	cfg  Config
+	log  *slog.Logger
+	pid1 bool
+
+	pid     int
+	exitC   <-chan reaper.Exit
+	started time.Time
+
+	state     state
+	stopBegan time.Time // first stop signal
+	deadline  time.Time
+	timer     *time.Timer
+	timerC    <-chan time.Time
+
+	exit   reaper.Exit
+	killed bool
+	done   bool
+}
+
+func (s *run) start() error {
+	argv := s.cfg.Argv
+	path, err := lookPath(argv[0], s.cfg.Env)
+	if err != nil {
+		return &StartError{Code: 127, Err: fmt.Errorf("start %q: %w", argv[0], err)}
+	}
+	env := s.cfg.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	attr := &syscall.ProcAttr{
+		Env:   env,
+		Files: []uintptr{0, 1, 2},
+		Sys:   childAttr(s.cfg.SingleChild, s.log),
+	}
+	pid, exitC, err := s.cfg.Reaper.Start(path, argv, attr)
+	if err != nil {
+		code := 126
+		if errors.Is(err, syscall.ENOENT) {
+			code = 127
+		}
+		return &StartError{Code: code, Err: fmt.Errorf("start %q: %w", argv[0], err)}
+	}
+	s.pid, s.exitC, s.started = pid, exitC, time.Now()
+	s.log.Info("child started", "pid", pid, "argv", argv)
+	return nil
+}
+
+func (s *run) loop(ctx context.Context) Result {
+	for !s.done {
+		var emptyC <-chan struct{}
+		if s.state == draining || s.state == killing && s.exitC == nil {
+			emptyC = s.cfg.Reaper.Empty()
+		}
+		select {
+		case sig := <-s.cfg.Stop:
+			s.onSignal(sig)
+		case sig := <-s.cfg.Signals:
+			s.onSignal(sig)
+		case e := <-s.exitC:
+			s.exitC = nil
+			s.onChildExit(e)
+		case <-emptyC:
+			if !s.cfg.Reaper.Reap() {
+				s.log.Info("descendants gone")
+				s.done = true
+			}
+		case <-s.timerC:
+			s.onDeadline()
+		case <-ctx.Done():
+			s.done = true
+		}
+	}
+	return Result{Code: s.exit.Code(), Pid: s.pid, Killed: s.killed}
+}
+
+func (s *run) onSignal(got os.Signal) {
+	sig, ok := got.(syscall.Signal)
+	if !ok || !forwarded[sig] {
+		s.log.Debug("signal not forwarded", "signal", got)
+		return
+	}
+	to := sig
+	if r, ok := s.cfg.Rewrite[sig]; ok {
+		to = r
+	}
+	if to != 0 {
+		s.forward(to)
+	} else {
+		s.log.Debug("signal dropped by rewrite", "signal", SignalName(sig))
+	}
+	if isStop(sig) && s.state == running {
+		s.beginStop(sig)
+	}
+	if isJobStop(to) && !s.pid1 {
+		// Stop spotinit too, as dumb-init does, so that a shell running it
+		// sees the job stop; SIGCONT to spotinit is forwarded in turn. PID 1
+		// cannot stop itself: the kernel drops the signal, so don't ask.
+		_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+	}
+}
+
+// forward sends sig to the child (or its process group) while it lives, and
+// to every remaining descendant after it has exited.
+func (s *run) forward(sig syscall.Signal) {
+	if s.exitC == nil {
+		n := signalDescendants(sig, s.pid1)
+		s.log.Debug("forwarded signal to descendants", "signal", SignalName(sig), "count", n)
+		return
+	}
+	var err error
+	if !s.cfg.SingleChild {
+		err = syscall.Kill(-s.pid, sig)
+		if errors.Is(err, syscall.ESRCH) {
+			// The child left its own process group (setpgid/setsid):
+			// it still gets the signal.
+			err = syscall.Kill(s.pid, sig)
+		}
+	} else {
+		err = syscall.Kill(s.pid, sig)
+	}
+	if err != nil {
+		// EPERM (a setuid child) or ESRCH (already gone): nothing to do.
+		s.log.Debug("forward failed", "signal", SignalName(sig), "pid", s.pid, "err", err)
+		return
+	}
+	s.log.Debug("forwarded signal", "signal", SignalName(sig), "pid", s.pid)
+}
+
+func (s *run) beginStop(sig syscall.Signal) {
+	// A stopped child cannot act on the stop signal until it continues.
+	s.forward(syscall.SIGCONT)
+	s.state = stopping
+	s.stopBegan = time.Now()
+	s.setDeadline(s.stopBegan.Add(s.cfg.StopTimeout - s.cfg.KillMargin))
+	s.log.Info("stop sequence started", "signal", SignalName(sig), "pid", s.pid,
+		"stop_timeout", s.cfg.StopTimeout, "kill_margin", s.cfg.KillMargin,
+		"deadline", s.deadline.Format(time.RFC3339Nano))
+}
+
+func (s *run) setDeadline(t time.Time) {
+	s.stopTimer()
+	s.deadline = t
+	s.timer = time.NewTimer(time.Until(t))
+	s.timerC = s.timer.C
+}
+
+func (s *run) stopTimer() {
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer, s.timerC = nil, nil
+	}
+}
+
+func (s *run) onDeadline() {
+	s.stopTimer()
+	switch {
+	case s.state == stopping:
+		waited := time.Since(s.stopBegan).Round(time.Millisecond)
+		s.killTree()
+		s.killed = true
+		s.state = killing
+		s.log.Warn("deadline reached, sent SIGKILL", "pid", s.pid, "waited", waited)
+		s.graceAfterKill()
+	case s.state == draining:
+		n := s.killTree()
+		s.state = killing
+		s.log.Warn("deadline reached, killed descendants", "count", n)
+		s.graceAfterKill()
+	default: // killing: the tree did not go away after SIGKILL in time
+		if s.exitC != nil {
+			s.log.Error("child did not exit after SIGKILL", "pid", s.pid)
+			s.exit = reaper.Exit{Pid: s.pid, Status: syscall.WaitStatus(syscall.SIGKILL)}
+		} else {
+			s.log.Warn("descendants left after SIGKILL", "count", len(descendants()))
+		}
+		s.done = true
+	}
+}
+
+// graceAfterKill bounds the wait for SIGKILLed processes to be reaped, so
+// that spotinit still exits before the runtime's own SIGKILL.
+func (s *run) graceAfterKill() {
+	s.setDeadline(time.Now().Add(s.cfg.KillMargin / 2))
+}
+
+// killTree sends SIGKILL to the child's group and every descendant, scanning
+// again while new processes keep turning up (a fork in flight escapes one
+// scan, not a second one after its parent is dead).
+func (s *run) killTree() int {
+	if s.exitC != nil {
+		_ = syscall.Kill(-s.pid, syscall.SIGKILL)
+		_ = syscall.Kill(s.pid, syscall.SIGKILL)
+	}
+	total := 0
+	for pass := 0; pass < 4; pass++ {
+		n := signalDescendants(syscall.SIGKILL, s.pid1)
+		total += n
+		if n == 0 || s.pid1 {
+			break
+		}
+	}
+	return total
+}
+
+func (s *run) onChildExit(e reaper.Exit) {
+	s.exit = e
+	ran := time.Since(s.started).Round(time.Millisecond)
+	if e.Status.Signaled() {
+		s.log.Info("child exited", "pid", e.Pid, "signal", SignalName(e.Status.Signal()), "code", e.Code(), "ran", ran)
+	} else {
+		s.log.Info("child exited", "pid", e.Pid, "code", e.Code(), "ran", ran)
+	}
+	if s.state == killing {
+		// Killed at the deadline: whatever else is left got SIGKILL too.
+		if !s.cfg.Reaper.Reap() {
+			s.done = true
+		}
+		return
+	}
+	if s.cfg.NoWait || !s.cfg.Reaper.Reap() {
+		s.done = true
+		return
+	}
+	s.state = draining
+	if s.deadline.IsZero() {
+		s.setDeadline(time.Now().Add(s.cfg.StopTimeout - s.cfg.KillMargin))
+	}
+	n := signalDescendants(syscall.SIGTERM, s.pid1)
+	signalDescendants(syscall.SIGCONT, s.pid1)
+	s.log.Info("waiting for descendants", "count", n, "deadline", s.deadline.Format(time.RFC3339Nano))
+}
+
+// lookPath finds file like a shell: names with a slash are used as they
+// are; others are searched in PATH from env (spotinit's own when env is
+// nil), or in the usual default path when PATH is unset.
+func lookPath(file string, env []string) (string, error) {
+	if strings.Contains(file, "/") {
+		return file, nil
+	}
+	path, ok := os.LookupEnv("PATH")
+	if env != nil {
+		path, ok = "", false
+		for _, kv := range env {
+			if v, found := strings.CutPrefix(kv, "PATH="); found {
+				path, ok = v, true
+			}
+		}
+	}
+	if !ok {
+		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "." // an empty PATH element means the current directory
+		}
+		p := filepath.Join(dir, file)
+		if isExecutable(p) {
+			if !filepath.IsAbs(p) && !strings.HasPrefix(p, ".") {
+				p = "./" + p
+			}
+			return p, nil
+		}
+	}
+	return "", errNotFound
+}
+
+var errNotFound = errors.New("executable file not found in $PATH")
+
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
+}
