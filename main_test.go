@@ -1,0 +1,219 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/spotinit/spotinit/supervisor"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"spotinit": func() { os.Exit(run(os.Args)) },
+		// The helpers share the binary, and so earlysignal's init, with
+		// spotinit: give them the runtime's default signal handling back.
+		"testchild": func() { signal.Reset(); os.Exit(testChild(os.Args[1:])) },
+		"launch":    func() { signal.Reset(); os.Exit(launch(os.Args[1:])) },
+	})
+}
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testscripts",
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+		Setup: func(env *testscript.Env) error {
+			// The scripts' processes must never reach a real IMDS.
+			env.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"signal":    cmdSignal,
+			"waitfile":  cmdWaitfile,
+			"ptyrun":    cmdPtyrun,
+			"procstate": cmdProcstate,
+		},
+		Condition: func(cond string) (bool, error) {
+			switch cond {
+			case "pidns":
+				return canNewPID(), nil
+			case "bash":
+				_, err := exec.LookPath("bash")
+				return err == nil, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+	})
+}
+
+// canNewPID probes whether this process may start a child in a new PID
+// namespace (root, or a user namespace that allows it).
+func canNewPID() bool {
+	cmd := exec.Command("/bin/true")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+	return cmd.Run() == nil
+}
+
+// waitTimeout bounds every wait for a condition in the scripts; it only
+// limits how long a failing test takes.
+const waitTimeout = 20 * time.Second
+
+// cmdSignal sends a signal to the pid in a file: signal SIG FILE.
+func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: signal SIG PIDFILE")
+	}
+	sig, err := supervisor.ParseSignal(args[0])
+	ts.Check(err)
+	pid := readPid(ts.ReadFile(args[1]))
+	if pid <= 0 {
+		ts.Fatalf("no pid in %s", args[1])
+	}
+	ts.Check(syscall.Kill(pid, sig))
+}
+
+func readPid(s string) int {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[0])
+	return n
+}
+
+// cmdWaitfile waits until a file exists and, if a regexp is given, until its
+// content matches: waitfile FILE [REGEXP]. With !, it checks that the file
+// does not match (or does not exist) right now.
+func cmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: waitfile FILE [REGEXP]")
+	}
+	name := ts.MkAbs(args[0])
+	var re *regexp.Regexp
+	if len(args) == 2 {
+		re = regexp.MustCompile(args[1])
+	}
+	matches := func() bool {
+		b, err := os.ReadFile(name)
+		return err == nil && (re == nil || re.Match(b))
+	}
+	if neg {
+		if matches() {
+			ts.Fatalf("%s matches %v", args[0], re)
+		}
+		return
+	}
+	deadline := time.Now().Add(waitTimeout)
+	for !matches() {
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(name)
+			ts.Fatalf("timed out waiting for %s to match %v; it holds %q", args[0], re, b)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for state
+	}
+}
+
+// launch starts a command the way a container runtime would and stands in
+// for it: launch [-pidns] [-pidfile FILE] [-status FILE] [-setsid] -- COMMAND [ARG...].
+// With -pidns the command is PID 1 of a new PID namespace. The command's pid
+// (as this process sees it) goes to the -pidfile. Signals sent to launch are
+// passed on. launch exits with the command's exit code, or 128+N when signal
+// N killed it; with -status it writes that code to the file and exits 0, so
+// that a script can assert the exact code.
+func launch(args []string) int {
+	var pidns, setsid bool
+	var pidfile, statusfile string
+	for len(args) > 0 && args[0] != "--" {
+		switch args[0] {
+		case "-pidns":
+			pidns = true
+		case "-setsid":
+			setsid = true
+		case "-pidfile", "-status":
+			if len(args) < 2 {
+				return 2
+			}
+			if args[0] == "-pidfile" {
+				pidfile = args[1]
+			} else {
+				statusfile = args[1]
+			}
+			args = args[1:]
+		default:
+			fmt.Fprintf(os.Stderr, "launch: unknown flag %s\n", args[0])
+			return 2
+		}
+		args = args[1:]
+	}
+	if len(args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: launch [-pidns] [-pidfile FILE] [-setsid] -- COMMAND [ARG...]")
+		return 2
+	}
+	args = args[1:]
+	sigs := make(chan os.Signal, 64)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
+		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGCONT, syscall.SIGALRM)
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: setsid}
+	if pidns {
+		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWPID
+	}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "launch: %v\n", err)
+		return 2
+	}
+	if pidfile != "" {
+		if err := writeAtomic(pidfile, strconv.Itoa(cmd.Process.Pid)+"\n"); err != nil {
+			fmt.Fprintf(os.Stderr, "launch: %v\n", err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for {
+		select {
+		case s := <-sigs:
+			_ = cmd.Process.Signal(s)
+		case err := <-done:
+			code := 0
+			var ee *exec.ExitError
+			switch {
+			case errors.As(err, &ee):
+				code = ee.ExitCode()
+				if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+					code = 128 + int(ws.Signal())
+				}
+			case err != nil:
+				fmt.Fprintf(os.Stderr, "launch: %v\n", err)
+				return 2
+			}
+			if statusfile != "" {
+				if err := writeAtomic(statusfile, strconv.Itoa(code)+"\n"); err != nil {
+					fmt.Fprintf(os.Stderr, "launch: %v\n", err)
+					return 2
+				}
+				return 0
+			}
+			return code
+		}
+	}
+}
+
+// writeAtomic writes a file so that readers never see it half written.
+func writeAtomic(name, content string) error {
+	tmp := name + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, name)
+}

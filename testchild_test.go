@@ -1,0 +1,340 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/spotinit/spotinit/supervisor"
+	"golang.org/x/sys/unix"
+)
+
+// testChild is the one helper child of the scripts. It runs its actions in
+// order:
+//
+//	trap FILE SIGS    record each of SIGS (comma-separated) it receives, a line each, in FILE
+//	ignore SIGS       ignore SIGS
+//	ready FILE        write "PID PPID PGID SID" (as /proc shows them) to FILE, atomically
+//	waitsig SIG       block until a trapped SIG has arrived
+//	sleep D           sleep for duration D
+//	await FILE        wait until FILE exists (bounded)
+//	print TEXT        print TEXT on stdout
+//	exit N            exit with status N
+//	kill SIG          die from SIG (its default action)
+//	hang              block until killed
+//	bg ACTIONS        start another testchild with ACTIONS (one argument, space-separated), not waited for
+//	bgsid ACTIONS     the same, in a new session
+//	daemon ACTIONS    the same, in a new session with stdio on /dev/null
+//	orphans N         make N orphans, check they come to this process's parent, release them at once,
+//	                  and wait until the parent has reaped every one
+//	tty               print how stdin's terminal relates to this process
+//	readline          read a line from stdin and print it
+//	sigstate          print SigIgn and SigBlk from /proc/self/status
+//	env NAME          print NAME=value or NAME unset
+//
+// It writes "ready" files only after the actions before them (handlers) are
+// in place.
+func testChild(args []string) int {
+	c := &child{got: make(map[string]int), cond: sync.NewCond(new(sync.Mutex))}
+	for len(args) > 0 {
+		act := args[0]
+		n := map[string]int{"trap": 2, "ignore": 1, "ready": 1, "waitsig": 1, "sleep": 1, "print": 1,
+			"exit": 1, "kill": 1, "hang": 0, "bg": 1, "bgsid": 1, "daemon": 1, "orphans": 1, "tty": 0, "readline": 0,
+			"sigstate": 0, "env": 1, "orphan-maker": 2, "await": 1}[act]
+		if len(args) < n+1 {
+			fmt.Fprintf(os.Stderr, "testchild: %s needs %d arguments\n", act, n)
+			return 90
+		}
+		a := args[1 : n+1]
+		args = args[n+1:]
+		if code, stop := c.do(act, a); stop {
+			return code
+		}
+	}
+	return 0
+}
+
+type child struct {
+	cond *sync.Cond
+	got  map[string]int
+}
+
+func (c *child) do(act string, a []string) (int, bool) {
+	fail := func(format string, args ...any) (int, bool) {
+		fmt.Fprintf(os.Stderr, "testchild: "+format+"\n", args...)
+		return 91, true
+	}
+	switch act {
+	case "trap":
+		sigs, err := parseSigs(a[1])
+		if err != nil {
+			return fail("%v", err)
+		}
+		f, err := os.OpenFile(a[0], os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return fail("%v", err)
+		}
+		ch := make(chan os.Signal, 1024)
+		signal.Notify(ch, sigs...)
+		go func() {
+			for s := range ch {
+				name := supervisor.SignalName(s.(syscall.Signal))
+				fmt.Fprintln(f, name)
+				c.cond.L.Lock()
+				c.got[name]++
+				c.cond.Broadcast()
+				c.cond.L.Unlock()
+			}
+		}()
+	case "ignore":
+		sigs, err := parseSigs(a[0])
+		if err != nil {
+			return fail("%v", err)
+		}
+		signal.Ignore(sigs...)
+	case "ready":
+		pid, ppid, pgid, sid := procIDs()
+		if err := writeAtomic(a[0], fmt.Sprintf("%d %d %d %d\n", pid, ppid, pgid, sid)); err != nil {
+			return fail("%v", err)
+		}
+	case "waitsig":
+		sig, err := supervisor.ParseSignal(a[0])
+		if err != nil {
+			return fail("%v", err)
+		}
+		name := supervisor.SignalName(sig)
+		c.cond.L.Lock()
+		for c.got[name] == 0 {
+			c.cond.Wait()
+		}
+		c.cond.L.Unlock()
+	case "sleep":
+		d, err := time.ParseDuration(a[0])
+		if err != nil {
+			return fail("%v", err)
+		}
+		time.Sleep(d)
+	case "await":
+		deadline := time.Now().Add(waitTimeout)
+		for {
+			if _, err := os.Stat(a[0]); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fail("timed out waiting for %s", a[0])
+			}
+			time.Sleep(5 * time.Millisecond) // polling interval
+		}
+	case "print":
+		fmt.Println(a[0])
+	case "exit":
+		n, err := strconv.Atoi(a[0])
+		if err != nil {
+			return fail("%v", err)
+		}
+		return n, true
+	case "kill":
+		sig, err := supervisor.ParseSignal(a[0])
+		if err != nil {
+			return fail("%v", err)
+		}
+		// The Go runtime ignores some signals it was not asked about;
+		// a shell exec'd in this process's place has the defaults.
+		err = syscall.Exec("/bin/sh", []string{"sh", "-c", fmt.Sprintf("kill -%d $$; sleep 5", sig)}, os.Environ())
+		return fail("exec sh: %v", err)
+	case "hang":
+		for {
+			time.Sleep(time.Hour)
+		}
+	case "bg", "bgsid", "daemon":
+		cmd := exec.Command(os.Args[0], strings.Fields(a[0])...)
+		if act != "daemon" {
+			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: act != "bg"}
+		if err := cmd.Start(); err != nil {
+			return fail("%v", err)
+		}
+		// Never waited for: it becomes an orphan when this process exits.
+		_ = cmd.Process.Release()
+	case "orphans":
+		n, err := strconv.Atoi(a[0])
+		if err != nil {
+			return fail("%v", err)
+		}
+		if err := orphans(n); err != nil {
+			return fail("orphans: %v", err)
+		}
+	case "orphan-maker":
+		n, _ := strconv.Atoi(a[0])
+		fd, _ := strconv.Atoi(a[1])
+		return orphanMaker(n, fd), true
+	case "tty":
+		printTTY()
+	case "readline":
+		line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+		if err != nil {
+			return fail("readline: %v", err)
+		}
+		fmt.Printf("read: %s\n", strings.TrimSpace(line))
+	case "sigstate":
+		b, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			return fail("%v", err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "SigIgn:") || strings.HasPrefix(l, "SigBlk:") {
+				fmt.Println(l)
+			}
+		}
+	case "env":
+		if v, ok := os.LookupEnv(a[0]); ok {
+			fmt.Printf("%s=%s\n", a[0], v)
+		} else {
+			fmt.Printf("%s unset\n", a[0])
+		}
+	default:
+		return fail("unknown action %q", act)
+	}
+	return 0, false
+}
+
+func parseSigs(s string) ([]os.Signal, error) {
+	var out []os.Signal
+	for _, f := range strings.Split(s, ",") {
+		sig, err := supervisor.ParseSignal(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sig)
+	}
+	return out, nil
+}
+
+// procIDs returns pid, ppid, pgid and sid as /proc shows them, which is the
+// outer namespace's view when /proc was mounted there: the scripts signal
+// and inspect processes from outside.
+func procIDs() (pid, ppid, pgid, sid int) {
+	b, _ := os.ReadFile("/proc/self/stat")
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	f := strings.Fields(s[i+1:])
+	pid, _ = strconv.Atoi(strings.Fields(s)[0])
+	ppid, _ = strconv.Atoi(f[1])
+	pgid, _ = strconv.Atoi(f[2])
+	sid, _ = strconv.Atoi(f[3])
+	return
+}
+
+// childrenOf counts the processes whose parent is ppid, other than the
+// caller, and how many of them are zombies.
+func childrenOf(ppid int) (n, zombies int) {
+	self, _, _, _ := procIDs()
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) < 2 || f[1] != strconv.Itoa(ppid) {
+			continue
+		}
+		n++
+		if f[0] == "Z" {
+			zombies++
+		}
+	}
+	return n, zombies
+}
+
+// orphans makes n processes whose parent exits at once, so that they come
+// to this process's parent (spotinit, as PID 1 or as a subreaper), checks
+// that they did, then lets them all exit at the same moment and waits until
+// the parent has reaped every one.
+func orphans(n int) error {
+	_, parent, _, _ := procIDs()
+	before, _ := childrenOf(parent)
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	maker := exec.Command(os.Args[0], "orphan-maker", strconv.Itoa(n), "3")
+	maker.ExtraFiles = []*os.File{r}
+	maker.Stderr = os.Stderr
+	if err := maker.Run(); err != nil { // the maker is our own child: ours to wait for
+		return fmt.Errorf("maker: %v", err)
+	}
+	r.Close()
+	deadline := time.Now().Add(waitTimeout)
+	got, _ := childrenOf(parent)
+	if got-before < n {
+		return fmt.Errorf("only %d of %d orphans came to the parent %d", got-before, n, parent)
+	}
+	fmt.Printf("orphans adopted: %d\n", n)
+	start := time.Now()
+	w.Close() // every orphan's read returns: they all exit now
+	for {
+		left, zombies := childrenOf(parent)
+		if left <= before {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d orphans (%d zombies) still there after %s", left-before, zombies, waitTimeout)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+	fmt.Printf("orphans reaped: %d in %s\n", n, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+var orphanBuf [1]byte
+
+// orphanMaker forks n bare copies of itself that block reading fd and then
+// exit, and exits at once so that they are orphans. The copies run only raw
+// system calls: a forked Go process has one thread and must not re-enter the
+// runtime.
+func orphanMaker(n, fd int) int {
+	for i := 0; i < n; i++ {
+		pid, _, errno := syscall.RawSyscall6(syscall.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
+		if errno != 0 {
+			fmt.Fprintf(os.Stderr, "orphan-maker: clone: %v after %d\n", errno, i)
+			return 1
+		}
+		if pid == 0 {
+			syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&orphanBuf[0])), 1)
+			syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 0, 0, 0)
+		}
+	}
+	return 0
+}
+
+func printTTY() {
+	_, err := unix.IoctlGetTermios(0, unix.TCGETS)
+	fmt.Printf("stdin-tty=%v\n", err == nil)
+	if err != nil {
+		return
+	}
+	fg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	fmt.Printf("foreground=%v\n", err == nil && fg == unix.Getpgrp())
+	sid, err := unix.IoctlGetInt(0, unix.TIOCGSID)
+	mysid, _ := unix.Getsid(0)
+	fmt.Printf("ctty=%v\n", err == nil && sid == mysid)
+}
