@@ -13,6 +13,7 @@ package earlysignal
 import (
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -52,6 +53,22 @@ func init() {
 	}
 	signal.Notify(stopC, StopSignals...)
 	signal.Notify(otherC, OtherSignals...)
+	// Hand on what the entry stub caught before the runtime could.
+	pending := atomic.SwapUint64(&earlyPending, 0)
+	for n := 1; n <= 64; n++ {
+		if pending&(1<<(n-1)) == 0 {
+			continue
+		}
+		s := syscall.Signal(n)
+		c := otherC
+		if isStop(s) {
+			c = stopC
+		}
+		select {
+		case c <- s:
+		default:
+		}
+	}
 }
 
 // Stop returns the channel that receives SIGTERM and SIGINT.

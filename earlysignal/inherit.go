@@ -7,24 +7,39 @@ import (
 	"syscall"
 )
 
-// startIgnored and startKnown are written once, before the Go runtime
-// starts, by the entry stub in entry_linux_*.s (bit n-1 set: signal n was
-// SIG_IGN when spotinit was executed). The stub runs only when the binary is
-// linked with -ldflags=-E=_spotinit_rt0; the Go runtime replaces every
-// disposition before any Go code runs, so there is no other way to learn
-// them. sigactBuf is the stub's scratch space for rt_sigaction.
+// The entry stub in entry_linux_*.s runs only when the binary is linked
+// with -ldflags=-E=_spotinit_rt0: the Go runtime replaces every disposition
+// before any Go code runs, so there is no other way to learn them, nor to
+// catch a signal sent in the first moments after exec. Bit n-1 of each mask
+// stands for signal n.
 var (
+	// startIgnored: the signals that were SIG_IGN at exec; startKnown is 1
+	// when the stub ran. Written once, before the runtime starts.
 	startIgnored uint64
 	startKnown   uint32
-	sigactBuf    [8]uint64
+	// earlyPending: signals the stub's handler caught before init; read
+	// and cleared by init.
+	earlyPending uint64
+	// sigactBuf and sigactNew are the stub's scratch space for rt_sigaction.
+	sigactBuf [4]uint64
+	sigactNew [4]uint64
 )
+
+// earlyCatch is the set the stub catches (when still SIG_DFL): the signals
+// init hands to the channels. A constant expression, so it is in the binary's
+// data before anything runs.
+var earlyCatch uint64 = 1<<(syscall.SIGTERM-1) | 1<<(syscall.SIGINT-1) |
+	1<<(syscall.SIGHUP-1) | 1<<(syscall.SIGQUIT-1) | 1<<(syscall.SIGUSR1-1) |
+	1<<(syscall.SIGUSR2-1) | 1<<(syscall.SIGWINCH-1) | 1<<(syscall.SIGCONT-1) |
+	1<<(syscall.SIGALRM-1) | 1<<(syscall.SIGPWR-1) | 1<<(syscall.SIGTSTP-1) |
+	1<<(syscall.SIGTTIN-1) | 1<<(syscall.SIGTTOU-1)
 
 // StartIgnored reports the signals that were ignored when spotinit was
 // executed, and whether that is known exactly. Without the entry stub only
 // SIGHUP and SIGINT can be reported: the Go runtime itself leaves those two
 // ignored when it finds them so.
 func StartIgnored() (sigs []syscall.Signal, exact bool) {
-	_ = sigactBuf // referenced so the stub's scratch space is always linked
+	_, _ = sigactBuf, sigactNew // referenced so the stub's scratch space is always linked
 	for n := 1; n <= 64; n++ {
 		if startIgnored&(1<<(n-1)) != 0 {
 			sigs = append(sigs, syscall.Signal(n))
