@@ -6,9 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,12 +29,52 @@ func TestMain(m *testing.M) {
 	})
 }
 
+// buildFlags are the flags users build spotinit with (see the README):
+// the entry stub that records inherited signal dispositions needs -E.
+var buildFlags = []string{"-trimpath", "-ldflags=-s -w -E=_spotinit_rt0 -X main.version=test-build"}
+
+var built struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// buildSpotinit builds the real spotinit binary once per test run, the way
+// users build it, and returns the directory holding it. Under -race the
+// binary is built with -race too, so races in real runs fail the tests.
+func buildSpotinit(t testing.TB) string {
+	built.once.Do(func() {
+		built.dir, built.err = os.MkdirTemp("", "spotinit-bin")
+		if built.err != nil {
+			return
+		}
+		args := append([]string{"build"}, buildFlags...)
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, "-o", filepath.Join(built.dir, "spotinit"), ".")...)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if raceEnabled {
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=1") // the race detector needs cgo
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.dir
+}
+
 func TestScripts(t *testing.T) {
+	bin := buildSpotinit(t)
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testscripts",
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
 		Setup: func(env *testscript.Env) error {
+			env.Setenv("PATH", bin+string(os.PathListSeparator)+env.Getenv("PATH"))
 			// The scripts' processes must never reach a real IMDS.
 			env.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 			return nil
