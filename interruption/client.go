@@ -1,0 +1,348 @@
+package interruption
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+	"github.com/aws/smithy-go/logging"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+const (
+	// defaultEndpoint is the SDK's IPv4 endpoint, used when neither
+	// Config.Endpoint nor AWS_EC2_METADATA_SERVICE_ENDPOINT is set.
+	defaultEndpoint = "http://169.254.169.254"
+	endpointEnv     = "AWS_EC2_METADATA_SERVICE_ENDPOINT"
+
+	// maxBody bounds what one IMDS answer may hold. The notices are a few
+	// hundred bytes; the SDK reads whole bodies into memory, so a runaway
+	// answer is cut here, in the transport.
+	maxBody = 64 << 10
+
+	// retryMaxBackoff bounds the SDK's pause before its second attempt.
+	// The SDK's own IMDS default is a flat 1 s, which would use up the
+	// whole per-request timeout, so the retry that renews a token after a
+	// 401 could never happen.
+	retryMaxBackoff = 100 * time.Millisecond
+)
+
+// resolveEndpoint returns the endpoint to use: Config.Endpoint, else
+// AWS_EC2_METADATA_SERVICE_ENDPOINT (as the SDK would), else the SDK's
+// default. It must be an http or https URL with a host.
+func resolveEndpoint(configured string, getenv func(string) string) (string, error) {
+	ep := configured
+	if ep == "" {
+		ep = getenv(endpointEnv)
+	}
+	if ep == "" {
+		return defaultEndpoint, nil
+	}
+	if err := CheckEndpoint(ep); err != nil {
+		return "", err
+	}
+	return ep, nil
+}
+
+// CheckEndpoint reports whether ep can serve as an IMDS endpoint: an
+// absolute http URL with a host. IMDS speaks plain http on a link-local
+// address; anything else is a mistake.
+func CheckEndpoint(ep string) error {
+	u, err := url.Parse(ep)
+	if err != nil {
+		return fmt.Errorf("imds endpoint %q: %w", ep, err)
+	}
+	if u.Scheme != "http" || u.Host == "" {
+		return fmt.Errorf("imds endpoint %q: not an http url", ep)
+	}
+	return nil
+}
+
+// newClient returns the one IMDS client of a watcher and the HTTP client
+// under it, whose idle connection the watcher closes when it returns.
+func newClient(endpoint string, base *http.Client) (*imds.Client, *http.Client) {
+	hc := &http.Client{}
+	var rt http.RoundTripper
+	if base != nil {
+		*hc = *base
+		rt = base.Transport
+	}
+	if rt == nil {
+		rt = &http.Transport{
+			// IMDS is link-local: a proxy from HTTP_PROXY can only break it.
+			Proxy: nil,
+			DialContext: (&net.Dialer{
+				Timeout:   time.Second,
+				KeepAlive: 30 * time.Second,
+			}).DialContext,
+			// Requests go one at a time, so one connection is reused.
+			MaxIdleConns:        1,
+			MaxIdleConnsPerHost: 1,
+			IdleConnTimeout:     90 * time.Second,
+			DisableCompression:  true,
+		}
+	}
+	hc.Transport = &tracingTransport{base: rt}
+	client := imds.New(imds.Options{
+		Endpoint:          endpoint,
+		HTTPClient:        hc,
+		ClientEnableState: imds.ClientEnabled, // the mode decides, not the SDK's reading of os.Getenv
+		EnableFallback:    aws.FalseTernary,   // IMDSv2 only
+		Retryer: retry.AddWithMaxAttempts(retry.NewStandard(func(o *retry.StandardOptions) {
+			// The default token bucket empties for good after a run of
+			// failures; IMDS polling must keep trying.
+			o.RateLimiter = ratelimit.None
+			o.MaxBackoff = retryMaxBackoff
+		}), 2),
+		DisableDefaultMaxBackoff: true,
+		Logger:                   logging.Nop{},
+	})
+	return client, hc
+}
+
+// callTrace records what the transport saw during one IMDS call (the token
+// PUT, the GET and the SDK's retries), so that failures are classified by
+// what happened on the wire: the SDK hides the status of a failed token
+// request behind an error type that does not unwrap.
+type callTrace struct {
+	mu       sync.Mutex
+	requests int
+	method   string // of the last request
+	gotConn  bool   // the last request got a connection
+	status   int    // of the last response; 0 when none
+	err      error  // the transport error of the last request
+	tooLarge bool
+}
+
+type traceKey struct{}
+
+func withTrace(ctx context.Context, tr *callTrace) context.Context {
+	return context.WithValue(ctx, traceKey{}, tr)
+}
+
+// tracingTransport fills the callTrace found in a request's context and
+// bounds response bodies to maxBody.
+type tracingTransport struct {
+	base http.RoundTripper
+}
+
+func (t *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	tr, _ := req.Context().Value(traceKey{}).(*callTrace)
+	if tr == nil {
+		return t.base.RoundTrip(req)
+	}
+	tr.mu.Lock()
+	tr.requests++
+	tr.method, tr.gotConn, tr.status, tr.err = req.Method, false, 0, nil
+	tr.mu.Unlock()
+	ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) {
+			tr.mu.Lock()
+			tr.gotConn = true
+			tr.mu.Unlock()
+		},
+	})
+	resp, err := t.base.RoundTrip(req.WithContext(ctx))
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if err != nil {
+		tr.err = err
+		return resp, err
+	}
+	tr.status = resp.StatusCode
+	resp.Body = &limitedBody{rc: resp.Body, left: maxBody, tr: tr}
+	return resp, nil
+}
+
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the
+// wrapped transport.
+func (t *tracingTransport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+var errBodyTooLarge = fmt.Errorf("imds response larger than %d bytes", maxBody)
+
+// limitedBody fails a read past maxBody instead of truncating, so an
+// oversized answer is never parsed as if it were whole.
+type limitedBody struct {
+	rc   io.ReadCloser
+	left int64
+	tr   *callTrace
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		b.tr.mu.Lock()
+		b.tr.tooLarge = true
+		b.tr.mu.Unlock()
+		return 0, errBodyTooLarge
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.rc.Read(p)
+	if int64(n) > b.left {
+		n = int(b.left)
+		b.left = 0
+		b.tr.mu.Lock()
+		b.tr.tooLarge = true
+		b.tr.mu.Unlock()
+		return n, errBodyTooLarge
+	}
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.rc.Close() }
+
+// failure classes: each has its own rate limit for warnings.
+const (
+	failUnreachable   = "unreachable"    // nothing answers at the endpoint
+	failForbidden     = "forbidden"      // 403: IMDS turned off for the instance
+	failTokenTimeout  = "token-timeout"  // connected, but the token PUT got no answer
+	failTokenRejected = "token-rejected" // the token PUT got another error status
+	failTimeout       = "timeout"        // a GET got no answer in time
+	failUnauthorized  = "unauthorized"   // 401 even with a fresh token
+	failThrottled     = "throttled"      // 429
+	failServer        = "server-error"   // 5xx
+	failStatus        = "http-status"    // another unexpected status
+	failTooLarge      = "response-too-large"
+	failOther         = "other"
+)
+
+// fetchError is a failed IMDS call, classified.
+type fetchError struct {
+	class  string
+	status int
+	err    error
+}
+
+func (e *fetchError) Error() string {
+	if e.status != 0 {
+		return fmt.Sprintf("imds %s (http %d): %v", e.class, e.status, e.err)
+	}
+	return fmt.Sprintf("imds %s: %v", e.class, e.err)
+}
+
+func (e *fetchError) Unwrap() error { return e.err }
+
+// hint says what to change for a failure class, or "".
+func hint(class string) string {
+	switch class {
+	case failForbidden:
+		return "IMDS is turned off for this instance; enable it with: aws ec2 modify-instance-metadata-options --instance-id ID --http-endpoint enabled (or --imds off)"
+	case failTokenTimeout:
+		return "the IMDSv2 token request got no answer: a container on a Docker bridge network needs the instance's HttpPutResponseHopLimit set to 2 (aws ec2 modify-instance-metadata-options --instance-id ID --http-put-response-hop-limit 2), or host or awsvpc networking"
+	case failUnreachable:
+		return "no instance metadata service here (not on EC2?); set --imds off to skip the probe, or --imds-endpoint to point at one"
+	case failTokenRejected:
+		return "the endpoint does not serve IMDSv2 tokens"
+	case failThrottled:
+		return "IMDS is throttling this instance; every process polling it shares the limit, so raise --imds-poll-interval"
+	}
+	return ""
+}
+
+// classify turns an error of GetMetadata into a *fetchError, using what the
+// transport saw.
+func classify(err error, tr *callTrace) *fetchError {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	fe := &fetchError{class: failOther, status: tr.status, err: err}
+	switch {
+	case tr.tooLarge:
+		fe.class = failTooLarge
+	case tr.status == http.StatusForbidden:
+		fe.class = failForbidden
+	case tr.status == http.StatusTooManyRequests:
+		fe.class = failThrottled
+	case tr.status >= 500:
+		fe.class = failServer
+	case tr.status != 0 && tr.method == http.MethodPut:
+		// 400, 404, 405: the endpoint does not do IMDSv2.
+		fe.class = failTokenRejected
+	case tr.status == http.StatusUnauthorized:
+		fe.class = failUnauthorized
+	case tr.status != 0:
+		fe.class = failStatus
+	case tr.requests == 0:
+		// The SDK failed before sending anything (e.g. the context ended).
+		fe.class = failOther
+	case !tr.gotConn || isDialError(tr.err):
+		// No connection: refused, no route, DNS, or a connect that timed
+		// out (a link-local address that nothing answers).
+		fe.class = failUnreachable
+	case tr.method == http.MethodPut:
+		// Connected, sent the PUT, no answer: the answer was dropped on
+		// the way back, as with a hop limit of 1 behind a Docker bridge.
+		fe.class = failTokenTimeout
+	default:
+		fe.class = failTimeout
+	}
+	return fe
+}
+
+func lastMethod(tr *callTrace) string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.method
+}
+
+func isDialError(err error) bool {
+	if err == nil {
+		return false
+	}
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	return errors.As(err, &dnsErr) ||
+		(errors.As(err, &opErr) && opErr.Op == "dial") ||
+		errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.EHOSTUNREACH) ||
+		errors.Is(err, syscall.ENETUNREACH)
+}
+
+// isNotFound reports whether err is IMDS answering 404 to the GET: for the
+// notice paths, "nothing yet". It looks at the HTTP status only.
+func isNotFound(err error) bool {
+	var re *smithyhttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound
+}
+
+// get fetches one metadata path within timeout. found is false when IMDS
+// answers 404. A failure is a *fetchError, or ctx's error when ctx ended.
+func get(ctx context.Context, client *imds.Client, path string, timeout time.Duration) (body []byte, found bool, err error) {
+	tr := &callTrace{}
+	rctx, cancel := context.WithTimeout(withTrace(ctx, tr), timeout)
+	defer cancel()
+	out, err := client.GetMetadata(rctx, &imds.GetMetadataInput{Path: path})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, false, ctx.Err()
+		}
+		if isNotFound(err) && lastMethod(tr) == http.MethodGet {
+			return nil, false, nil
+		}
+		return nil, false, classify(err, tr)
+	}
+	defer out.Content.Close()
+	// The SDK has already read the body (bounded by limitedBody).
+	body, err = io.ReadAll(out.Content)
+	if err != nil {
+		return nil, false, classify(err, tr)
+	}
+	return body, true, nil
+}

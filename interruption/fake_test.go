@@ -1,0 +1,391 @@
+package interruption
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// waitLimit bounds every wait on a condition; it only bounds failure.
+const waitLimit = 10 * time.Second
+
+// tokenSecret is part of every token the fake hands out, so tests can
+// check it never reaches a log.
+const tokenSecret = "tok-SECRET-6f1c"
+
+// hang, as a route status, makes the fake hold the request until the
+// client gives up or the test ends.
+const hang = -1
+
+// route answers the n-th GET (from 1) of one metadata path.
+type route func(n int) (status int, body string)
+
+func static(status int, body string) route {
+	return func(int) (int, string) { return status, body }
+}
+
+// fakeIMDS is an IMDSv2-only fake: a token from PUT /latest/api/token is
+// required on every GET, as on EC2.
+type fakeIMDS struct {
+	srv     *httptest.Server
+	release chan struct{}
+
+	mu          sync.Mutex
+	changed     chan struct{} // closed and replaced after each request
+	puts        int
+	gets        map[string]int // by path below /latest/meta-data/
+	unauth      int            // GETs answered 401
+	valid       map[string]bool
+	seq         int
+	tokenTTL    string // the TTL header of token answers; "" means 21600
+	tokenStatus int    // when set, PUT answers this status
+	hangPut     bool   // PUT hangs
+	routes      map[string]route
+	other       int // requests to anything else
+}
+
+func newFake(t *testing.T) *fakeIMDS {
+	t.Helper()
+	f := &fakeIMDS{
+		release: make(chan struct{}),
+		changed: make(chan struct{}),
+		gets:    map[string]int{},
+		valid:   map[string]bool{},
+		routes:  map[string]route{},
+	}
+	f.srv = httptest.NewServer(f)
+	t.Cleanup(f.srv.Close)
+	t.Cleanup(func() { close(f.release) }) // runs before srv.Close
+	return f
+}
+
+func (f *fakeIMDS) bump() {
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+func (f *fakeIMDS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	if r.Method == http.MethodPut && r.URL.Path == "/latest/api/token" {
+		f.puts++
+		f.bump()
+		if f.hangPut {
+			f.mu.Unlock()
+			f.wait(r)
+			return
+		}
+		defer f.mu.Unlock()
+		if f.tokenStatus != 0 {
+			w.WriteHeader(f.tokenStatus)
+			return
+		}
+		if r.Header.Get("X-Aws-Ec2-Metadata-Token-Ttl-Seconds") == "" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		f.seq++
+		tok := fmt.Sprintf("%s-%d", tokenSecret, f.seq)
+		f.valid[tok] = true
+		ttl := f.tokenTTL
+		if ttl == "" {
+			ttl = "21600"
+		}
+		w.Header().Set("X-Aws-Ec2-Metadata-Token-Ttl-Seconds", ttl)
+		fmt.Fprint(w, tok)
+		return
+	}
+	path, ok := strings.CutPrefix(r.URL.Path, "/latest/meta-data/")
+	if r.Method != http.MethodGet || !ok {
+		f.other++
+		f.bump()
+		f.mu.Unlock()
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	f.gets[path]++
+	n := f.gets[path]
+	f.bump()
+	if f.tokenStatus == http.StatusForbidden {
+		f.mu.Unlock()
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	if !f.valid[r.Header.Get("X-Aws-Ec2-Metadata-Token")] {
+		f.unauth++
+		f.mu.Unlock()
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	rt := f.routes[path]
+	f.mu.Unlock()
+	status, body := http.StatusNotFound, ""
+	if rt != nil {
+		status, body = rt(n)
+	}
+	if status == hang {
+		f.wait(r)
+		return
+	}
+	w.WriteHeader(status)
+	fmt.Fprint(w, body)
+}
+
+func (f *fakeIMDS) wait(r *http.Request) {
+	select {
+	case <-r.Context().Done():
+	case <-f.release:
+	}
+}
+
+// set routes a metadata path; nil removes the route (404).
+func (f *fakeIMDS) set(path string, rt route) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if rt == nil {
+		delete(f.routes, path)
+		return
+	}
+	f.routes[path] = rt
+}
+
+// expire makes every token handed out so far invalid.
+func (f *fakeIMDS) expire() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	clear(f.valid)
+}
+
+func (f *fakeIMDS) update(fn func(f *fakeIMDS)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f)
+}
+
+func (f *fakeIMDS) read(fn func(f *fakeIMDS)) { f.update(fn) }
+
+// await waits until cond (called with the fake locked) holds.
+func (f *fakeIMDS) await(t *testing.T, what string, cond func(f *fakeIMDS) bool) {
+	t.Helper()
+	limit := time.NewTimer(waitLimit)
+	defer limit.Stop()
+	for {
+		f.mu.Lock()
+		ok, ch := cond(f), f.changed
+		f.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-ch:
+		case <-limit.C:
+			t.Fatalf("timed out waiting for the fake: %s", what)
+		}
+	}
+}
+
+// morePolls waits for at least n more GETs of path than now.
+func (f *fakeIMDS) morePolls(t *testing.T, path string, n int) {
+	t.Helper()
+	var base int
+	f.read(func(f *fakeIMDS) { base = f.gets[path] })
+	f.await(t, fmt.Sprintf("%d more polls of %s", n, path), func(f *fakeIMDS) bool { return f.gets[path] >= base+n })
+}
+
+// logRecorder is a slog.Handler that keeps every record.
+type logRecorder struct {
+	mu      sync.Mutex
+	recs    []logRec
+	changed chan struct{}
+}
+
+type logRec struct {
+	level slog.Level
+	msg   string
+	attrs map[string]string
+	text  string
+}
+
+type recHandler struct {
+	r     *logRecorder
+	attrs []slog.Attr
+}
+
+func newRecorder() *logRecorder { return &logRecorder{changed: make(chan struct{})} }
+
+func (r *logRecorder) logger() *slog.Logger { return slog.New(&recHandler{r: r}) }
+
+func (h *recHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *recHandler) Handle(_ context.Context, rec slog.Record) error {
+	lr := logRec{level: rec.Level, msg: rec.Message, attrs: map[string]string{}}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %q", rec.Level, rec.Message)
+	add := func(a slog.Attr) bool {
+		v := a.Value.Resolve().String()
+		lr.attrs[a.Key] = v
+		fmt.Fprintf(&b, " %s=%q", a.Key, v)
+		return true
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	rec.Attrs(add)
+	lr.text = b.String()
+	h.r.mu.Lock()
+	defer h.r.mu.Unlock()
+	h.r.recs = append(h.r.recs, lr)
+	close(h.r.changed)
+	h.r.changed = make(chan struct{})
+	return nil
+}
+
+func (h *recHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &recHandler{r: h.r, attrs: append(append([]slog.Attr{}, h.attrs...), as...)}
+}
+
+func (h *recHandler) WithGroup(string) slog.Handler { return h }
+
+// find returns the records with this level and message.
+func (r *logRecorder) find(level slog.Level, msg string) []logRec {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []logRec
+	for _, rec := range r.recs {
+		if rec.level == level && rec.msg == msg {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// atLeast returns the records at level or above.
+func (r *logRecorder) atLeast(level slog.Level) []logRec {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []logRec
+	for _, rec := range r.recs {
+		if rec.level >= level {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+func (r *logRecorder) text() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b strings.Builder
+	for _, rec := range r.recs {
+		b.WriteString(rec.text)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// await waits until at least n records with level and msg were logged, and
+// returns them.
+func (r *logRecorder) await(t *testing.T, level slog.Level, msg string, n int) []logRec {
+	t.Helper()
+	limit := time.NewTimer(waitLimit)
+	defer limit.Stop()
+	for {
+		r.mu.Lock()
+		ch := r.changed
+		r.mu.Unlock()
+		if recs := r.find(level, msg); len(recs) >= n {
+			return recs
+		}
+		select {
+		case <-ch:
+		case <-limit.C:
+			t.Fatalf("timed out waiting for %d %v %q log lines; log:\n%s", n, level, msg, r.text())
+		}
+	}
+}
+
+func noEnv(string) string { return "" }
+
+// testConfig watches f in On mode with fast schedules.
+func testConfig(f *fakeIMDS, lr *logRecorder, kinds ...Kind) Config {
+	return Config{
+		Mode:              On,
+		Endpoint:          f.srv.URL,
+		Kinds:             kinds,
+		PollInterval:      5 * time.Millisecond,
+		Getenv:            noEnv,
+		Log:               lr.logger(),
+		requestTimeout:    time.Second, // the default; tests of hangs set less
+		slowInterval:      5 * time.Millisecond,
+		scheduledInterval: 5 * time.Millisecond,
+		reprobeInterval:   5 * time.Millisecond,
+		maxBackoff:        40 * time.Millisecond,
+	}
+}
+
+// start runs Watch until the test ends, and then checks that the channel
+// is closed.
+func start(t *testing.T, cfg Config) <-chan Notice {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := Watch(ctx, cfg)
+	t.Cleanup(func() {
+		cancel()
+		awaitClosed(t, ch)
+	})
+	return ch
+}
+
+func awaitClosed(t *testing.T, ch <-chan Notice) {
+	t.Helper()
+	limit := time.NewTimer(waitLimit)
+	defer limit.Stop()
+	for {
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+		case <-limit.C:
+			t.Fatal("notice channel not closed after cancel")
+		}
+	}
+}
+
+func recv(t *testing.T, ch <-chan Notice) Notice {
+	t.Helper()
+	limit := time.NewTimer(waitLimit)
+	defer limit.Stop()
+	select {
+	case n, ok := <-ch:
+		if !ok {
+			t.Fatal("notice channel closed")
+		}
+		return n
+	case <-limit.C:
+		t.Fatal("timed out waiting for a notice")
+	}
+	panic("unreachable")
+}
+
+// none checks that no notice is waiting on ch.
+func none(t *testing.T, ch <-chan Notice) {
+	t.Helper()
+	select {
+	case n, ok := <-ch:
+		if ok {
+			t.Fatalf("unexpected notice %+v", n)
+		}
+		t.Fatal("notice channel closed early")
+	default:
+	}
+}
+
+func spotBody(action string, tm time.Time) string {
+	return fmt.Sprintf(`{"action":%q,"time":%q}`, action, tm.UTC().Format(time.RFC3339))
+}
