@@ -39,7 +39,7 @@ var earlyCatch uint64 = 1<<(syscall.SIGTERM-1) | 1<<(syscall.SIGINT-1) |
 // SIGHUP and SIGINT can be reported: the Go runtime itself leaves those two
 // ignored when it finds them so.
 func StartIgnored() (sigs []syscall.Signal, exact bool) {
-	_, _ = sigactBuf, sigactNew // referenced so the stub's scratch space is always linked
+	_, _, _ = sigactBuf, sigactNew, earlyCatch // used by the stub only
 	for n := 1; n <= 64; n++ {
 		if startIgnored&(1<<(n-1)) != 0 {
 			sigs = append(sigs, syscall.Signal(n))
