@@ -112,12 +112,17 @@ func (r *Reaper) Run(ctx context.Context) {
 
 // Start forks and execs path with argv and attr, and returns the new pid and
 // a channel that receives its Exit exactly once. The subscription exists
-// before any wait4 can see the process.
+// before any wait4 can see the process. The new process gets exactly the
+// descriptors in attr.Files: any that spotinit inherited without
+// close-on-exec are closed in it.
 func (r *Reaper) Start(path string, argv []string, attr *syscall.ProcAttr) (int, <-chan Exit, error) {
 	var (
 		pid int
 		err error
 	)
+	a := *attr
+	a.Files = closeInherited(attr.Files)
+	attr = &a
 	ch := make(chan Exit, 1)
 	r.mu.Lock()
 	r.forkAround(func() { pid, err = syscall.ForkExec(path, argv, attr) })
