@@ -1,29 +1,41 @@
 // Package supervisor runs the app as spotinit's child and owns its
-// lifecycle: starting, running, stopping (a stop signal arrived; a deadline
-// is set), killing (the deadline passed; SIGKILL sent) and exited, then the
-// wait for the rest of the process tree. Signals, the child's exit and
-// timers all meet in one select in Run, so every state change happens in one
-// place.
+// lifecycle: starting, running, stopping (a stop signal or a notice started
+// the stop; a deadline is set), killing (the deadline passed; SIGKILL sent)
+// and exited, then the wait for the rest of the process tree. Signals, the
+// child's exit, interruption notices, hook completions and timers all meet
+// in one select in Run, so every state change happens in one place.
 //
 // It never calls wait4 (the reaper does, and hands over the child's exit),
-// never exits the process, and never lets a failed kill or a log write end
-// the run.
+// never exits the process, and never lets a failed kill, a hook or a log
+// write end the run.
 //
 // The shutdown arithmetic: the container runtime sends SIGTERM and, StopTimeout
 // later, SIGKILL. spotinit keeps KillMargin for itself, so the deadline is
 //
 //	deadline = first stop signal + StopTimeout - KillMargin
 //
+// capped by an interruption notice's own deadline, when one is known:
+//
+//	deadline = min(deadline, notice deadline - KillMargin)
+//
 // and at the deadline spotinit sends SIGKILL to what is left, logs it, reaps
-// and exits, KillMargin before the runtime would have used force. When the
-// child exits on its own before any stop signal, the rest of the tree gets
-// the same budget counted from that exit.
+// and exits, KillMargin before the runtime (or EC2) would have used force.
+// With StopOnNotice a notice starts the stop itself, after the pre-stop
+// hooks: deadline = min(notice deadline, hooks' end + StopTimeout) -
+// KillMargin. When the child exits on its own before any of this, the rest
+// of the tree gets StopTimeout - KillMargin counted from that exit.
+//
+// Pre-stop hooks that run before the child is signalled (a stop signal
+// without PreStopParallel) end by deadline - reserve, where reserve =
+// min(5s, budget/4), so the child always gets part of the budget for its own
+// shutdown.
 package supervisor
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -32,10 +44,12 @@ import (
 	"time"
 
 	"github.com/spotinit/spotinit/earlysignal"
+	"github.com/spotinit/spotinit/hooks"
+	"github.com/spotinit/spotinit/interruption"
 	"github.com/spotinit/spotinit/reaper"
 )
 
-// Config says what to run and how to stop it.
+// Config says what to run, how to stop it and how to react to notices.
 type Config struct {
 	// Argv is the child's command line; Argv[0] is looked up in PATH like a
 	// shell does.
@@ -56,14 +70,40 @@ type Config struct {
 	NoWait bool
 	// Rewrite maps a received signal to the one forwarded; 0 drops it.
 	Rewrite map[syscall.Signal]syscall.Signal
-	// Reaper starts the child and reports its exit. Required; its Run must
-	// be running.
+	// Reaper starts the child and the hooks and reports their exits.
+	// Required; its Run must be running.
 	Reaper *reaper.Reaper
 	// Stop and Signals deliver the caught stop signals and the others; nil
 	// means earlysignal's channels.
 	Stop, Signals <-chan os.Signal
 	// Log receives the lifecycle lines; nil discards.
 	Log *slog.Logger
+
+	// Notices delivers interruption notices; nil means none.
+	Notices <-chan interruption.Notice
+	// PreStop are the pre-stop hook commands; the executables in PreStopDir
+	// (listed when the hooks run) follow them.
+	PreStop    []hooks.Hook
+	PreStopDir string
+	// OnRebalance are the hooks run once on a rebalance recommendation.
+	OnRebalance []hooks.Hook
+	// HookTimeout bounds each hook; 30s when zero.
+	HookTimeout time.Duration
+	// PreStopParallel signals the child at once on a stop signal and runs
+	// the pre-stop hooks alongside, instead of first.
+	PreStopParallel bool
+	// NoticeSignal is sent to the child when a notice arrives; 0: none.
+	NoticeSignal syscall.Signal
+	// NoticeFile, when set, receives each notice as JSON, written
+	// atomically.
+	NoticeFile string
+	// StopOnNotice starts the stop sequence after the pre-stop hooks when a
+	// terminating notice arrives (EC2 without ECS draining).
+	StopOnNotice bool
+	// Hibernate says what a Spot hibernate notice does.
+	Hibernate Hibernate
+	// HookOutput receives the hooks' output lines; nil means os.Stderr.
+	HookOutput io.Writer
 }
 
 // Result is how a run ended.
@@ -75,6 +115,8 @@ type Result struct {
 	Pid int
 	// Killed reports that spotinit sent SIGKILL at the deadline.
 	Killed bool
+	// Hooks are the results of the pre-stop hooks, if they ran.
+	Hooks []hooks.Result
 }
 
 // StartError reports that the child could not be started. Code is 127 when
@@ -86,6 +128,8 @@ type StartError struct {
 
 func (e *StartError) Error() string { return e.Err.Error() }
 func (e *StartError) Unwrap() error { return e.Err }
+
+const defaultHookTimeout = 30 * time.Second
 
 // Validate checks the parts of cfg that do not depend on the system.
 func (cfg *Config) Validate() error {
@@ -101,6 +145,9 @@ func (cfg *Config) Validate() error {
 	if cfg.KillMargin >= cfg.StopTimeout {
 		return fmt.Errorf("kill margin %s must be shorter than the stop timeout %s", cfg.KillMargin, cfg.StopTimeout)
 	}
+	if cfg.HookTimeout < 0 {
+		return fmt.Errorf("hook timeout %s must not be negative", cfg.HookTimeout)
+	}
 	if cfg.Reaper == nil {
 		return errors.New("no reaper")
 	}
@@ -110,8 +157,8 @@ func (cfg *Config) Validate() error {
 type state int
 
 const (
-	running  state = iota // child alive, no stop signal yet
-	stopping              // stop signal forwarded, deadline set
+	running  state = iota // child alive, no stop yet
+	stopping              // stop started, deadline set (the stop signal may wait for the pre-stop hooks)
 	killing               // deadline passed, SIGKILL sent
 	draining              // child gone, waiting for the rest of the tree
 )
@@ -133,11 +180,25 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if s.cfg.Signals == nil {
 		s.cfg.Signals = earlysignal.Other()
 	}
+	if s.cfg.HookTimeout == 0 {
+		s.cfg.HookTimeout = defaultHookTimeout
+	}
+	if s.cfg.HookOutput == nil {
+		s.cfg.HookOutput = os.Stderr
+	}
+	if s.cfg.Env == nil {
+		s.cfg.Env = os.Environ()
+	}
 	if err := s.start(); err != nil {
 		return Result{}, err
 	}
 	defer s.stopTimer()
-	return s.loop(ctx), nil
+	hctx, cancelHooks := context.WithCancel(ctx)
+	s.hooksCtx = hctx
+	defer s.waitHooks(cancelHooks)
+	res := s.loop(ctx)
+	s.report(res)
+	return res, nil
 }
 
 // run is the state of one supervision; only Run's goroutine touches it.
@@ -151,12 +212,27 @@ type run struct {
 	started time.Time
 
 	state     state
-	stopBegan time.Time // first stop signal
+	stopBegan time.Time // when the stop sequence started
 	deadline  time.Time
 	timer     *time.Timer
 	timerC    <-chan time.Time
 
+	// What started the shutdown, for the hooks' environment and the report.
+	trigger   string // "SIGTERM", "spot-interruption", … ; "" until something does
+	action    string
+	triggerAt time.Time
+	// instanceDeadline is the earliest deadline a notice announced.
+	instanceDeadline time.Time
+
+	hooksCtx       context.Context
+	preStop        hookRun
+	rebalance      hookRun
+	heldStop       syscall.Signal // stop signal waiting for the pre-stop hooks
+	stopAfterHooks bool           // StopOnNotice: stop once the pre-stop hooks end
+	waveDue        bool           // the rest of the tree gets SIGTERM once the hooks end
+
 	exit   reaper.Exit
+	exited bool
 	killed bool
 	done   bool
 }
@@ -167,12 +243,8 @@ func (s *run) start() error {
 	if err != nil {
 		return &StartError{Code: 127, Err: fmt.Errorf("start %q: %w", argv[0], err)}
 	}
-	env := s.cfg.Env
-	if env == nil {
-		env = os.Environ()
-	}
 	attr := &syscall.ProcAttr{
-		Env:   env,
+		Env:   s.cfg.Env,
 		Files: []uintptr{0, 1, 2},
 		Sys:   childAttr(s.cfg.SingleChild, s.log),
 	}
@@ -190,9 +262,10 @@ func (s *run) start() error {
 }
 
 func (s *run) loop(ctx context.Context) Result {
+	notices := s.cfg.Notices
 	for !s.done {
 		var emptyC <-chan struct{}
-		if s.state == draining || s.state == killing && s.exitC == nil {
+		if s.state == draining || s.state == killing && s.exited {
 			emptyC = s.cfg.Reaper.Empty()
 		}
 		select {
@@ -200,21 +273,29 @@ func (s *run) loop(ctx context.Context) Result {
 			s.onSignal(sig)
 		case sig := <-s.cfg.Signals:
 			s.onSignal(sig)
+		case n, ok := <-notices:
+			if !ok {
+				notices = nil // the watcher has stopped: nothing more will come
+				continue
+			}
+			s.onNotice(n)
 		case e := <-s.exitC:
 			s.exitC = nil
 			s.onChildExit(e)
+		case rs := <-s.preStop.done:
+			s.onPreStopDone(rs)
+		case rs := <-s.rebalance.done:
+			s.rebalance.finish(rs)
+			s.afterHooks()
 		case <-emptyC:
-			if !s.cfg.Reaper.Reap() {
-				s.log.Info("descendants gone")
-				s.done = true
-			}
+			s.checkTreeGone()
 		case <-s.timerC:
 			s.onDeadline()
 		case <-ctx.Done():
 			s.done = true
 		}
 	}
-	return Result{Code: s.exit.Code(), Pid: s.pid, Killed: s.killed}
+	return Result{Code: s.exit.Code(), Pid: s.pid, Killed: s.killed, Hooks: s.preStop.results}
 }
 
 func (s *run) onSignal(got os.Signal) {
@@ -227,13 +308,17 @@ func (s *run) onSignal(got os.Signal) {
 	if r, ok := s.cfg.Rewrite[sig]; ok {
 		to = r
 	}
-	if to != 0 {
+	switch {
+	case isStop(sig) && s.state == running:
+		s.beginStop(SignalName(sig), to, time.Now().Add(s.cfg.StopTimeout-s.cfg.KillMargin))
+	case isStop(sig) && s.heldStop != 0:
+		// Still waiting for the pre-stop hooks: the child gets its stop
+		// signal when they end, not now.
+		s.log.Debug("stop signal held for the pre-stop hooks", "signal", SignalName(sig))
+	case to != 0:
 		s.forward(to)
-	} else {
+	default:
 		s.log.Debug("signal dropped by rewrite", "signal", SignalName(sig))
-	}
-	if isStop(sig) && s.state == running {
-		s.beginStop(sig)
 	}
 	if isJobStop(to) && !s.pid1 {
 		// Stop spotinit too, as dumb-init does, so that a shell running it
@@ -246,7 +331,7 @@ func (s *run) onSignal(got os.Signal) {
 // forward sends sig to the child (or its process group) while it lives, and
 // to every remaining descendant after it has exited.
 func (s *run) forward(sig syscall.Signal) {
-	if s.exitC == nil {
+	if s.exited {
 		n := signalDescendants(sig, s.pid1)
 		s.log.Debug("forwarded signal to descendants", "signal", SignalName(sig), "count", n)
 		return
@@ -270,20 +355,83 @@ func (s *run) forward(sig syscall.Signal) {
 	s.log.Debug("forwarded signal", "signal", SignalName(sig), "pid", s.pid)
 }
 
-func (s *run) beginStop(sig syscall.Signal) {
-	// A stopped child cannot act on the stop signal until it continues.
-	s.forward(syscall.SIGCONT)
+// beginStop starts the stop sequence: why is the stop signal's name or the
+// notice kind, to is the signal the child gets (0: none, rewritten away),
+// deadline when SIGKILL comes (capped by a notice's deadline). With
+// pre-stop hooks still to run or running, and not in parallel mode, the
+// child's signal waits for them.
+func (s *run) beginStop(why string, to syscall.Signal, deadline time.Time) {
+	now := time.Now()
 	s.state = stopping
-	s.stopBegan = time.Now()
-	s.setDeadline(s.stopBegan.Add(s.cfg.StopTimeout - s.cfg.KillMargin))
-	s.log.Info("stop sequence started", "signal", SignalName(sig), "pid", s.pid,
+	s.stopBegan = now
+	if s.trigger == "" {
+		s.trigger, s.triggerAt = why, now
+		s.action = why
+	}
+	// A notice deadline already past still leaves the child a moment.
+	s.setDeadline(atLeast(s.capDeadline(deadline), now.Add(min(time.Second, s.cfg.StopTimeout-s.cfg.KillMargin))))
+	hold := !s.cfg.PreStopParallel && (s.preStop.running() || !s.preStop.started && s.hasPreStop())
+	if hold {
+		s.heldStop = to
+		if s.heldStop == 0 {
+			s.heldStop = -1 // rewritten to nothing: still wait, then send nothing
+		}
+	} else {
+		s.signalStop(to)
+	}
+	s.log.Info("stop sequence started", "trigger", why, "pid", s.pid,
 		"stop_timeout", s.cfg.StopTimeout, "kill_margin", s.cfg.KillMargin,
-		"deadline", s.deadline.Format(time.RFC3339Nano))
+		"deadline", s.deadline.Format(time.RFC3339Nano), "hooks_first", hold)
+	if !s.preStop.started && s.hasPreStop() {
+		hd := s.deadline
+		if hold {
+			hd = hd.Add(-reserve(hd.Sub(now)))
+		}
+		s.startPreStop(hookEvent{event: "stop-signal", action: why, at: now, deadline: s.deadline}, hd)
+	}
 }
 
+// atLeast returns the later of t and floor.
+func atLeast(t, floor time.Time) time.Time {
+	if t.Before(floor) {
+		return floor
+	}
+	return t
+}
+
+// signalStop sends the stop signal to the child and then SIGCONT, so that a
+// stopped child can act on it.
+func (s *run) signalStop(to syscall.Signal) {
+	if to > 0 {
+		s.forward(to)
+	}
+	s.forward(syscall.SIGCONT)
+}
+
+// reserve is the part of a stop budget kept for the child when pre-stop
+// hooks run before it is signalled.
+func reserve(budget time.Duration) time.Duration {
+	return min(5*time.Second, budget/4)
+}
+
+// capDeadline caps t by the deadline a notice announced.
+func (s *run) capDeadline(t time.Time) time.Time {
+	if !s.instanceDeadline.IsZero() {
+		if c := s.instanceDeadline.Add(-s.cfg.KillMargin); c.Before(t) {
+			return c
+		}
+	}
+	return t
+}
+
+// setDeadline sets the stop deadline and its timer.
 func (s *run) setDeadline(t time.Time) {
-	s.stopTimer()
 	s.deadline = t
+	s.setTimer(t)
+}
+
+func (s *run) setTimer(t time.Time) {
+	s.stopTimer()
 	s.timer = time.NewTimer(time.Until(t))
 	s.timerC = s.timer.C
 }
@@ -311,7 +459,7 @@ func (s *run) onDeadline() {
 		s.log.Warn("deadline reached, killed descendants", "count", n)
 		s.graceAfterKill()
 	default: // killing: the tree did not go away after SIGKILL in time
-		if s.exitC != nil {
+		if !s.exited {
 			s.log.Error("child did not exit after SIGKILL", "pid", s.pid)
 			s.exit = reaper.Exit{Pid: s.pid, Status: syscall.WaitStatus(syscall.SIGKILL)}
 		} else {
@@ -324,14 +472,14 @@ func (s *run) onDeadline() {
 // graceAfterKill bounds the wait for SIGKILLed processes to be reaped, so
 // that spotinit still exits before the runtime's own SIGKILL.
 func (s *run) graceAfterKill() {
-	s.setDeadline(time.Now().Add(s.cfg.KillMargin / 2))
+	s.setTimer(time.Now().Add(s.cfg.KillMargin / 2))
 }
 
-// killTree sends SIGKILL to the child's group and every descendant, scanning
-// again while new processes keep turning up (a fork in flight escapes one
-// scan, not a second one after its parent is dead).
+// killTree sends SIGKILL to the child's group and every descendant (hooks
+// included), scanning again while new processes keep turning up (a fork in
+// flight escapes one scan, not a second one after its parent is dead).
 func (s *run) killTree() int {
-	if s.exitC != nil {
+	if !s.exited {
 		_ = syscall.Kill(-s.pid, syscall.SIGKILL)
 		_ = syscall.Kill(s.pid, syscall.SIGKILL)
 	}
@@ -347,7 +495,8 @@ func (s *run) killTree() int {
 }
 
 func (s *run) onChildExit(e reaper.Exit) {
-	s.exit = e
+	s.exit, s.exited = e, true
+	s.heldStop = 0 // nobody left to get it
 	ran := time.Since(s.started).Round(time.Millisecond)
 	if e.Status.Signaled() {
 		s.log.Info("child exited", "pid", e.Pid, "signal", SignalName(e.Status.Signal()), "code", e.Code(), "ran", ran)
@@ -356,38 +505,67 @@ func (s *run) onChildExit(e reaper.Exit) {
 	}
 	if s.state == killing {
 		// Killed at the deadline: whatever else is left got SIGKILL too.
-		if !s.cfg.Reaper.Reap() {
-			s.done = true
-		}
+		s.checkTreeGone()
 		return
 	}
-	if s.cfg.NoWait || !s.cfg.Reaper.Reap() {
+	if s.cfg.NoWait {
+		s.done = true
+		return
+	}
+	if !s.cfg.Reaper.Reap() {
 		s.done = true
 		return
 	}
 	s.state = draining
 	if s.deadline.IsZero() {
-		s.setDeadline(time.Now().Add(s.cfg.StopTimeout - s.cfg.KillMargin))
+		s.setDeadline(s.capDeadline(time.Now().Add(s.cfg.StopTimeout - s.cfg.KillMargin)))
 	}
+	if s.hooksRunning() {
+		// The hooks are descendants too, with their own time limits: the
+		// rest of the tree gets its SIGTERM when they have ended.
+		s.waveDue = true
+		return
+	}
+	s.termWave()
+}
+
+// termWave sends SIGTERM (and SIGCONT) to every descendant left after the
+// child has exited.
+func (s *run) termWave() {
+	s.waveDue = false
 	n := signalDescendants(syscall.SIGTERM, s.pid1)
 	signalDescendants(syscall.SIGCONT, s.pid1)
+	if n == 0 && !s.cfg.Reaper.Reap() {
+		s.log.Info("descendants gone")
+		s.done = true
+		return
+	}
 	s.log.Info("waiting for descendants", "count", n, "deadline", s.deadline.Format(time.RFC3339Nano))
 }
 
+// checkTreeGone ends the run when nothing is left: no child, no
+// descendant, no hook.
+func (s *run) checkTreeGone() {
+	if s.cfg.Reaper.Reap() || s.hooksRunning() {
+		return
+	}
+	if s.state == draining {
+		s.log.Info("descendants gone")
+	}
+	s.done = true
+}
+
 // lookPath finds file like a shell: names with a slash are used as they
-// are; others are searched in PATH from env (spotinit's own when env is
-// nil), or in the usual default path when PATH is unset.
+// are; others are searched in PATH from env, or in the usual default path
+// when PATH is unset.
 func lookPath(file string, env []string) (string, error) {
 	if strings.Contains(file, "/") {
 		return file, nil
 	}
-	path, ok := os.LookupEnv("PATH")
-	if env != nil {
-		path, ok = "", false
-		for _, kv := range env {
-			if v, found := strings.CutPrefix(kv, "PATH="); found {
-				path, ok = v, true
-			}
+	path, ok := "", false
+	for _, kv := range env {
+		if v, found := strings.CutPrefix(kv, "PATH="); found {
+			path, ok = v, true
 		}
 	}
 	if !ok {

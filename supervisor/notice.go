@@ -1,0 +1,189 @@
+package supervisor
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spotinit/spotinit/interruption"
+)
+
+// Hibernate says what a Spot hibernate notice does. EC2 freezes the
+// instance's memory and later resumes it: processes survive.
+type Hibernate int
+
+const (
+	// HibernateHooks runs the pre-stop hooks but does not stop the child.
+	HibernateHooks Hibernate = iota
+	// HibernateStop treats hibernation like termination.
+	HibernateStop
+	// HibernateIgnore only logs the notice.
+	HibernateIgnore
+)
+
+// ParseHibernate parses "hooks", "stop" or "ignore".
+func ParseHibernate(s string) (Hibernate, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "hooks":
+		return HibernateHooks, nil
+	case "stop":
+		return HibernateStop, nil
+	case "ignore":
+		return HibernateIgnore, nil
+	}
+	return 0, fmt.Errorf("want stop, hooks or ignore")
+}
+
+// onNotice reacts to an interruption notice, each one once: the watcher
+// delivers every notice once, and again (Update) only when its deadline
+// moves earlier.
+func (s *run) onNotice(n interruption.Notice) {
+	if n.Update {
+		s.noteDeadline(n.Deadline)
+		return
+	}
+	switch {
+	case n.Kind == interruption.Rebalance:
+		// An early warning, not a certainty: hooks and signal, never a stop.
+		s.noticeSideEffects(n)
+		if !s.rebalance.started && len(s.cfg.OnRebalance) > 0 {
+			s.startHooks(&s.rebalance, "on-rebalance", s.cfg.OnRebalance, noticeEvent(n), time.Time{})
+		}
+		return
+	case n.Kind == interruption.Spot && n.Action == "hibernate" && s.cfg.Hibernate != HibernateStop:
+		if s.cfg.Hibernate == HibernateIgnore {
+			s.log.Info("hibernate notice ignored", "deadline", rfc3339(n.Deadline))
+			return
+		}
+		// The processes will be frozen and resumed: prepare, don't stop.
+		s.noticeSideEffects(n)
+		s.startPreStop(noticeEvent(n), s.hookDeadline())
+		return
+	}
+	// The instance is going away: spot terminate or stop, ASG
+	// termination, a scheduled stop or retirement.
+	s.noteDeadline(n.Deadline)
+	s.noticeSideEffects(n)
+	if s.trigger == "" {
+		s.trigger, s.action, s.triggerAt = string(n.Kind), n.Action, n.Seen
+	}
+	if s.state != running || s.exited {
+		return
+	}
+	s.startPreStop(noticeEvent(n), s.hookDeadline())
+	if s.cfg.StopOnNotice {
+		if s.preStop.running() {
+			s.stopAfterHooks = true
+		} else {
+			s.stopForNotice()
+		}
+	}
+}
+
+func noticeEvent(n interruption.Notice) hookEvent {
+	at := n.Time
+	if at.IsZero() {
+		at = n.Seen
+	}
+	return hookEvent{event: string(n.Kind), action: n.Action, at: at, deadline: n.Deadline}
+}
+
+// hookDeadline bounds hooks started by a notice: the instance's deadline,
+// less the margin, less the child's reserve when the child is still to be
+// stopped; zero (the hook timeout alone) when no deadline is known.
+func (s *run) hookDeadline() time.Time {
+	if s.instanceDeadline.IsZero() {
+		return time.Time{}
+	}
+	d := s.instanceDeadline.Add(-s.cfg.KillMargin)
+	// A deadline already past still gives each hook a moment.
+	return atLeast(d.Add(-reserve(time.Until(d))), time.Now().Add(time.Second))
+}
+
+// stopForNotice starts the stop sequence on spotinit's own initiative
+// (StopOnNotice): the child's stop signal, then SIGKILL at
+// min(notice deadline, now + StopTimeout) - KillMargin.
+func (s *run) stopForNotice() {
+	to := syscall.SIGTERM
+	if r, ok := s.cfg.Rewrite[syscall.SIGTERM]; ok {
+		to = r
+	}
+	s.beginStop(s.trigger, to, time.Now().Add(s.cfg.StopTimeout-s.cfg.KillMargin))
+}
+
+// noteDeadline records a notice's deadline; an earlier one also pulls in a
+// stop deadline that is already running. Deadlines never move later.
+func (s *run) noteDeadline(t time.Time) {
+	if t.IsZero() || !s.instanceDeadline.IsZero() && !t.Before(s.instanceDeadline) {
+		return
+	}
+	s.instanceDeadline = t
+	if s.state == stopping || s.state == draining {
+		if c := s.capDeadline(s.deadline); c.Before(s.deadline) {
+			s.setDeadline(c)
+			s.log.Info("deadline moved earlier", "deadline", s.deadline.Format(time.RFC3339Nano))
+		}
+	}
+}
+
+// noticeSideEffects writes the notice file and sends the notice signal.
+func (s *run) noticeSideEffects(n interruption.Notice) {
+	if s.cfg.NoticeFile != "" {
+		if err := writeNoticeFile(s.cfg.NoticeFile, n); err != nil {
+			s.log.Warn("cannot write notice file", "path", s.cfg.NoticeFile, "err", err)
+		}
+	}
+	if s.cfg.NoticeSignal != 0 && !s.exited {
+		s.forward(s.cfg.NoticeSignal)
+		s.log.Info("notice signal sent", "signal", SignalName(s.cfg.NoticeSignal), "pid", s.pid)
+	}
+}
+
+// noticeJSON is the notice file's content.
+type noticeJSON struct {
+	Kind       string `json:"kind"`
+	Action     string `json:"action"`
+	NoticeTime string `json:"notice_time,omitempty"`
+	Deadline   string `json:"deadline,omitempty"`
+	Seen       string `json:"seen"`
+}
+
+// writeNoticeFile replaces path with the notice as JSON, atomically: a new
+// file in the same directory (created exclusively, so a symlink planted
+// under the temporary name is never followed) renamed over path (which
+// replaces a symlink at path instead of following it).
+func writeNoticeFile(path string, n interruption.Notice) error {
+	b, err := json.Marshal(noticeJSON{
+		Kind:       string(n.Kind),
+		Action:     n.Action,
+		NoticeTime: rfc3339(n.Time),
+		Deadline:   rfc3339(n.Deadline),
+		Seen:       rfc3339(n.Seen),
+	})
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".spotinit-notice-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(append(b, '\n'))
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
