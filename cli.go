@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -14,15 +15,17 @@ import (
 	"time"
 
 	"github.com/spotinit/spotinit/earlysignal"
+	"github.com/spotinit/spotinit/hooks"
+	"github.com/spotinit/spotinit/interruption"
 	"github.com/spotinit/spotinit/reaper"
+	"github.com/spotinit/spotinit/simulator"
 	"github.com/spotinit/spotinit/supervisor"
 	"github.com/urfave/cli/v2"
 )
 
-// Exit statuses of spotinit's own: everything else is the app's.
-const (
-	exitUsage = 125 // bad option, no command, spotinit's own failure
-)
+// exitUsage is the exit status of spotinit's own errors (bad option, no
+// command): everything else is the app's, or 126/127 for exec failures.
+const exitUsage = 125
 
 const usageLine = "spotinit [OPTIONS] [--] COMMAND [ARG...]"
 
@@ -50,29 +53,71 @@ func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
 
-// exitError carries an exit status out of the cli Action.
-type exitError struct{ code int }
+// envName is the environment variable of an option: SPOTINIT_ and the name
+// in upper snake case.
+func envName(flag string) string {
+	return "SPOTINIT_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
 
-func (e exitError) Error() string { return "exit " + strconv.Itoa(e.code) }
+func env(flag string) []string { return []string{envName(flag)} }
 
 // The option names and their environment variables are a contract users
 // script against: never rename them.
 func flags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "stop-timeout", EnvVars: []string{"SPOTINIT_STOP_TIMEOUT"}, Value: "30s",
+		&cli.StringFlag{Name: "stop-timeout", EnvVars: env("stop-timeout"), Value: "30s",
 			Usage: "grace the container runtime gives between its SIGTERM and its SIGKILL (`D`: 45s, 1m30s or seconds)"},
-		&cli.StringFlag{Name: "kill-margin", EnvVars: []string{"SPOTINIT_KILL_MARGIN"}, Value: "2s",
+		&cli.StringFlag{Name: "kill-margin", EnvVars: env("kill-margin"), Value: "2s",
 			Usage: "send SIGKILL this long (`D`) before the stop timeout ends"},
-		&cli.BoolFlag{Name: "single-child", EnvVars: []string{"SPOTINIT_SINGLE_CHILD"},
+		&cli.BoolFlag{Name: "single-child", EnvVars: env("single-child"),
 			Usage: "forward signals to the child only, not its whole process group"},
-		&cli.StringSliceFlag{Name: "rewrite", EnvVars: []string{"SPOTINIT_REWRITE"},
+		&cli.StringSliceFlag{Name: "rewrite", EnvVars: env("rewrite"),
 			Usage: "rewrite a forwarded signal, e.g. TERM:QUIT; TO of 0 drops it (`FROM:TO`, repeatable; env comma-separated)"},
-		&cli.BoolFlag{Name: "no-wait", EnvVars: []string{"SPOTINIT_NO_WAIT"},
+		&cli.BoolFlag{Name: "no-wait", EnvVars: env("no-wait"),
 			Usage: "exit as soon as the child has exited, without waiting for the rest of the tree"},
-		&cli.StringFlag{Name: "log-format", EnvVars: []string{"SPOTINIT_LOG_FORMAT"}, Value: "text",
+		&cli.StringFlag{Name: "log-format", EnvVars: env("log-format"), Value: "text",
 			Usage: "log format on stderr: text or json"},
-		&cli.StringFlag{Name: "log-level", EnvVars: []string{"SPOTINIT_LOG_LEVEL"}, Value: "info",
+		&cli.StringFlag{Name: "log-level", EnvVars: env("log-level"), Value: "info",
 			Usage: "log level: debug, info, warn or error"},
+
+		// Interruption notices.
+		&cli.StringFlag{Name: "imds", EnvVars: env("imds"), Value: "auto",
+			Usage: "watch the EC2 instance metadata service: auto, on or off"},
+		&cli.StringFlag{Name: "imds-endpoint", EnvVars: env("imds-endpoint"),
+			Usage: "IMDS base `URL` (default: AWS_EC2_METADATA_SERVICE_ENDPOINT, else http://169.254.169.254)"},
+		&cli.StringFlag{Name: "imds-poll-interval", EnvVars: env("imds-poll-interval"), Value: "2s",
+			Usage: "how often to check spot/instance-action (`D`, ±10% jitter)"},
+		&cli.StringFlag{Name: "notices", EnvVars: env("notices"), Value: "spot,asg",
+			Usage: "notices to act on, comma-separated: spot, asg, rebalance, scheduled"},
+		&cli.StringFlag{Name: "hibernate", EnvVars: env("hibernate"), Value: "hooks",
+			Usage: "what a Spot hibernate notice does: hooks (run them, keep the child), stop, or ignore"},
+		&cli.StringFlag{Name: "stale-after", EnvVars: env("stale-after"), Value: "5m",
+			Usage: "ignore a Spot notice whose time lies more than `D` before spotinit started (0: never)"},
+		&cli.StringFlag{Name: "scheduled-lead", EnvVars: env("scheduled-lead"), Value: "5m",
+			Usage: "act on a scheduled maintenance event this long (`D`) before its NotBefore"},
+		&cli.BoolFlag{Name: "scheduled-reboot", EnvVars: env("scheduled-reboot"),
+			Usage: "also act on scheduled reboot events (stop and retirement events always act)"},
+		&cli.StringFlag{Name: "notice-signal", EnvVars: env("notice-signal"),
+			Usage: "also send `SIG` (e.g. USR1) to the child when a notice arrives"},
+		&cli.StringFlag{Name: "notice-file", EnvVars: env("notice-file"),
+			Usage: "write each notice as JSON to `PATH`, atomically, for apps without IMDS access"},
+		&cli.BoolFlag{Name: "stop-on-notice", EnvVars: env("stop-on-notice"),
+			Usage: "stop the child after the pre-stop hooks when a notice arrives (EC2 without ECS draining)"},
+		&cli.StringFlag{Name: "simulate-notice", EnvVars: env("simulate-notice"),
+			Usage: "rehearse: serve a local IMDS that announces a Spot terminate `D` after start, and watch it"},
+
+		// Hooks. The two command lists are newline-separated in the
+		// environment (commands contain commas), so they are read by hand.
+		&cli.StringSliceFlag{Name: "pre-stop",
+			Usage: "run `CMD` with /bin/sh -c before the child is stopped (repeatable; env SPOTINIT_PRE_STOP, one per line)"},
+		&cli.StringFlag{Name: "pre-stop-dir", EnvVars: env("pre-stop-dir"),
+			Usage: "also run every executable in `DIR`, in lexical order, directly (works in FROM scratch images)"},
+		&cli.StringSliceFlag{Name: "on-rebalance",
+			Usage: "run `CMD` once on a rebalance recommendation (repeatable; env SPOTINIT_ON_REBALANCE, one per line)"},
+		&cli.StringFlag{Name: "hook-timeout", EnvVars: env("hook-timeout"), Value: "30s",
+			Usage: "time limit of each hook (`D`); hooks also end by the stop deadline"},
+		&cli.BoolFlag{Name: "pre-stop-parallel", EnvVars: env("pre-stop-parallel"),
+			Usage: "on SIGTERM, signal the child at once and run the pre-stop hooks alongside"},
 	}
 }
 
@@ -81,7 +126,7 @@ func run(args []string) int {
 	code := 0
 	app := &cli.App{
 		Name:            "spotinit",
-		Usage:           "an init for containers on EC2 Spot: reaps, forwards signals, stops before the deadline",
+		Usage:           "an init for containers on EC2 Spot: reaps, forwards signals, runs pre-stop hooks, stops before the deadline",
 		UsageText:       usageLine,
 		Version:         buildVersion(),
 		Flags:           flags(),
@@ -94,6 +139,12 @@ func run(args []string) int {
 			return usageError{err}
 		},
 		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				// The full usage, but on stderr: stdout is the app's.
+				c.App.Writer = os.Stderr
+				_ = cli.ShowAppHelp(c)
+				return usagef("no command given")
+			}
 			code = action(c)
 			return nil
 		},
@@ -105,31 +156,42 @@ func run(args []string) int {
 }
 
 // reportError prints err the way spotinit reports its own errors and
-// returns the exit status for it.
+// returns exit status 125.
 func reportError(w io.Writer, err error) int {
-	var ee exitError
-	if errors.As(err, &ee) {
-		return ee.code
-	}
-	fmt.Fprintf(w, "spotinit: error: %s\n", oneLine(err.Error()))
+	fmt.Fprintf(w, "spotinit: error: %s\n", oneLine(friendly(err.Error())))
 	fmt.Fprintf(w, "usage: %s\nspotinit: hint: run 'spotinit --help' for the options\n", usageLine)
 	return exitUsage
 }
 
+// friendly rewrites the flag package's wording for unknown options.
+func friendly(msg string) string {
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return "unknown option --" + strings.TrimPrefix(name, "-")
+	}
+	return msg
+}
+
 func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
+
+// setup is everything the options decide.
+type setup struct {
+	log      *slog.Logger
+	sup      supervisor.Config
+	watch    interruption.Config
+	simulate time.Duration // > 0: serve a local IMDS announcing a Spot notice this long after start
+}
 
 // action runs once the options are parsed.
 func action(c *cli.Context) int {
-	argv := c.Args().Slice()
-	if len(argv) == 0 {
-		return reportError(os.Stderr, errors.New("no command given"))
-	}
-	cfg, log, err := configure(c, argv)
+	start := time.Now()
+	st, err := configure(c, c.Args().Slice())
 	if err != nil {
 		return reportError(os.Stderr, err)
 	}
+	log := st.log
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+
 	r, err := reaper.New(reaper.Config{Log: log, ForkAround: earlysignal.AsInherited})
 	if err != nil {
 		log.Warn("orphans will not be reaped here", "err", err)
@@ -137,8 +199,24 @@ func action(c *cli.Context) int {
 	reaped := make(chan struct{})
 	go func() { defer close(reaped); r.Run(ctx) }()
 	defer func() { cancel(); <-reaped }()
-	cfg.Reaper = r
-	res, err := supervisor.Run(ctx, cfg)
+	st.sup.Reaper = r
+
+	if st.simulate > 0 {
+		sim, err := simulator.Start(ctx, "127.0.0.1:0", simulator.Scenario{Spot: &simulator.SpotNotice{After: st.simulate}}, log)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "spotinit: error: --simulate-notice: %v\n", err)
+			return exitUsage
+		}
+		defer sim.Close()
+		st.watch.Mode, st.watch.Endpoint = interruption.On, sim.URL()
+		if !containsKind(st.watch.Kinds, interruption.Spot) {
+			st.watch.Kinds = append(st.watch.Kinds, interruption.Spot)
+		}
+	}
+	st.watch.Start = start
+	st.sup.Notices = interruption.Watch(ctx, st.watch)
+
+	res, err := supervisor.Run(ctx, st.sup)
 	if err != nil {
 		var se *supervisor.StartError
 		if errors.As(err, &se) {
@@ -150,54 +228,182 @@ func action(c *cli.Context) int {
 	return res.Code
 }
 
-// configure turns the parsed options into the packages' configs.
-func configure(c *cli.Context, argv []string) (supervisor.Config, *slog.Logger, error) {
-	var cfg supervisor.Config
-	log, err := newLogger(c.String("log-format"), c.String("log-level"))
-	if err != nil {
-		return cfg, nil, err
+func containsKind(ks []interruption.Kind, k interruption.Kind) bool {
+	for _, x := range ks {
+		if x == k {
+			return true
+		}
 	}
-	stop, err := durationOption(c, "stop-timeout")
-	if err != nil {
-		return cfg, nil, err
+	return false
+}
+
+// configure checks every option and turns them into the packages' configs;
+// any mistake is a usageError naming the option and the value, found before
+// the child is started.
+func configure(c *cli.Context, argv []string) (setup, error) {
+	var st setup
+	var err error
+	if st.log, err = newLogger(c.String("log-format"), c.String("log-level")); err != nil {
+		return st, err
 	}
-	margin, err := durationOption(c, "kill-margin")
-	if err != nil {
-		return cfg, nil, err
+	d := durations{c: c}
+	stop := d.get("stop-timeout")
+	margin := d.get("kill-margin")
+	poll := d.get("imds-poll-interval")
+	stale := d.get("stale-after")
+	lead := d.get("scheduled-lead")
+	hookTimeout := d.get("hook-timeout")
+	simulate := d.get("simulate-notice")
+	if d.err != nil {
+		return st, d.err
 	}
-	if stop == 0 {
-		return cfg, nil, usagef("--stop-timeout %s: must be more than 0", c.String("stop-timeout"))
-	}
-	if margin >= stop {
-		return cfg, nil, usagef("--kill-margin %s: must be shorter than --stop-timeout %s", c.String("kill-margin"), c.String("stop-timeout"))
+	switch {
+	case stop == 0:
+		return st, usagef("--stop-timeout %s: must be more than 0", c.String("stop-timeout"))
+	case margin >= stop:
+		return st, usagef("--kill-margin %s: must be shorter than --stop-timeout %s", c.String("kill-margin"), c.String("stop-timeout"))
+	case poll < 100*time.Millisecond:
+		return st, usagef("--imds-poll-interval %s: must be at least 100ms", c.String("imds-poll-interval"))
+	case hookTimeout == 0:
+		return st, usagef("--hook-timeout %s: must be more than 0", c.String("hook-timeout"))
+	case c.IsSet("simulate-notice") && simulate == 0:
+		return st, usagef("--simulate-notice %s: must be more than 0", c.String("simulate-notice"))
 	}
 	rewrite, err := rewriteOption(c.StringSlice("rewrite"))
 	if err != nil {
-		return cfg, nil, err
+		return st, err
 	}
-	cfg = supervisor.Config{
-		Argv:        argv,
-		StopTimeout: stop,
-		KillMargin:  margin,
-		SingleChild: c.Bool("single-child"),
-		NoWait:      c.Bool("no-wait"),
-		Rewrite:     rewrite,
-		Log:         log,
+
+	mode, err := interruption.ParseMode(c.String("imds"))
+	if err != nil {
+		return st, usagef("--imds %q: want auto, on or off", c.String("imds"))
 	}
-	return cfg, log, nil
+	endpoint := c.String("imds-endpoint")
+	if endpoint != "" {
+		if err := interruption.CheckEndpoint(endpoint); err != nil {
+			return st, usagef("--imds-endpoint %q: want an http URL like http://169.254.169.254", endpoint)
+		}
+	}
+	kinds, err := interruption.ParseKinds(c.String("notices"))
+	if err != nil {
+		return st, usagef("--notices %q: %v", c.String("notices"), err)
+	}
+	hibernate, err := supervisor.ParseHibernate(c.String("hibernate"))
+	if err != nil {
+		return st, usagef("--hibernate %q: %v", c.String("hibernate"), err)
+	}
+	var noticeSig syscall.Signal
+	if s := c.String("notice-signal"); s != "" {
+		if noticeSig, err = supervisor.ParseSignal(s); err != nil {
+			return st, usagef("--notice-signal %q: %v", s, err)
+		}
+	}
+	noticeFile := c.String("notice-file")
+	if noticeFile != "" {
+		if err := checkParentDir(noticeFile); err != nil {
+			return st, usagef("--notice-file %q: %v", noticeFile, err)
+		}
+	}
+
+	preStop := listOption(c, "pre-stop")
+	onRebalance := listOption(c, "on-rebalance")
+	preStopDir := c.String("pre-stop-dir")
+	if preStopDir != "" {
+		if err := hooks.CheckDir(preStopDir); err != nil {
+			return st, usagef("--pre-stop-dir %q: %v", preStopDir, err)
+		}
+	}
+	if len(preStop)+len(onRebalance) > 0 {
+		if err := hooks.CheckShell(); err != nil {
+			return st, usagef("--pre-stop/--on-rebalance commands need /bin/sh: %v", err)
+		}
+	}
+
+	st.simulate = simulate
+	st.sup = supervisor.Config{
+		Argv:            argv,
+		StopTimeout:     stop,
+		KillMargin:      margin,
+		SingleChild:     c.Bool("single-child"),
+		NoWait:          c.Bool("no-wait"),
+		Rewrite:         rewrite,
+		Log:             st.log,
+		PreStop:         hooks.Commands("pre-stop", preStop),
+		PreStopDir:      preStopDir,
+		OnRebalance:     hooks.Commands("on-rebalance", onRebalance),
+		HookTimeout:     hookTimeout,
+		PreStopParallel: c.Bool("pre-stop-parallel"),
+		NoticeSignal:    noticeSig,
+		NoticeFile:      noticeFile,
+		StopOnNotice:    c.Bool("stop-on-notice"),
+		Hibernate:       hibernate,
+	}
+	st.watch = interruption.Config{
+		Mode:            mode,
+		Endpoint:        endpoint,
+		Kinds:           kinds,
+		PollInterval:    poll,
+		StaleAfter:      stale,
+		DefaultLead:     stop,
+		ScheduledLead:   lead,
+		ScheduledReboot: c.Bool("scheduled-reboot"),
+		Log:             st.log,
+	}
+	if stale == 0 {
+		st.watch.StaleAfter = 100 * 365 * 24 * time.Hour // 0: no notice is too old
+	}
+	return st, nil
+}
+
+// listOption returns a repeatable option's values, or else its
+// environment variable's lines (blank lines skipped).
+func listOption(c *cli.Context, name string) []string {
+	values := strings.Split(os.Getenv(envName(name)), "\n")
+	if c.IsSet(name) {
+		values = c.StringSlice(name)
+	}
+	var out []string
+	for _, v := range values {
+		if strings.TrimSpace(v) != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// checkParentDir reports whether the directory a file would go in exists.
+func checkParentDir(path string) error {
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("directory %s: %w", dir, errors.Unwrap(err))
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	return nil
 }
 
 // maxDuration bounds every duration option: anything longer is a typo, and
 // Kubernetes' longest grace periods are hours, not days.
 const maxDuration = 24 * time.Hour
 
-func durationOption(c *cli.Context, name string) (time.Duration, error) {
-	s := c.String(name)
-	d, err := parseDuration(s)
-	if err != nil {
-		return 0, usagef("--%s %q: %v", name, s, err)
+// durations reads duration options, keeping the first error.
+type durations struct {
+	c   *cli.Context
+	err error
+}
+
+func (d *durations) get(name string) time.Duration {
+	s := d.c.String(name)
+	if d.err != nil || s == "" {
+		return 0
 	}
-	return d, nil
+	v, err := parseDuration(s)
+	if err != nil {
+		d.err = usagef("--%s %q: %v", name, s, err)
+	}
+	return v
 }
 
 // parseDuration accepts Go durations ("45s", "1m30s") and a bare number of
