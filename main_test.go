@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/spotinit/spotinit/earlysignal"
 	"github.com/spotinit/spotinit/supervisor"
 )
 
@@ -24,7 +25,7 @@ func TestMain(m *testing.M) {
 		"spotinit": func() { os.Exit(run(os.Args)) },
 		// The helpers share the binary, and so earlysignal's init, with
 		// spotinit: give them the runtime's default signal handling back.
-		"testchild": func() { signal.Reset(); os.Exit(testChild(os.Args[1:])) },
+		"testchild": func() { defaultSignals(); os.Exit(testChild(os.Args[1:])) },
 		"launch":    func() { signal.Reset(); os.Exit(launch(os.Args[1:])) },
 	})
 }
@@ -67,6 +68,23 @@ func buildSpotinit(t testing.TB) string {
 	return built.dir
 }
 
+// defaultSignals gives the helper child the default signal handling of an
+// ordinary program: earlysignal's init (in this binary too) caught signals
+// from the start, and any that arrived before now are raised again.
+func defaultSignals() {
+	signal.Reset()
+	for _, c := range []<-chan os.Signal{earlysignal.Stop(), earlysignal.Other()} {
+		for drained := false; !drained; {
+			select {
+			case s := <-c:
+				_ = syscall.Kill(os.Getpid(), s.(syscall.Signal))
+			default:
+				drained = true
+			}
+		}
+	}
+}
+
 func TestScripts(t *testing.T) {
 	bin := buildSpotinit(t)
 	testscript.Run(t, testscript.Params{
@@ -77,6 +95,8 @@ func TestScripts(t *testing.T) {
 			env.Setenv("PATH", bin+string(os.PathListSeparator)+env.Getenv("PATH"))
 			// The scripts' processes must never reach a real IMDS.
 			env.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+			env.Values[imdsKey{}] = &imdsHolder{}
+			env.Setenv("AEMM", os.Getenv("SPOTINIT_AEMM_BIN"))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -84,11 +104,20 @@ func TestScripts(t *testing.T) {
 			"waitfile":  cmdWaitfile,
 			"ptyrun":    cmdPtyrun,
 			"procstate": cmdProcstate,
+			"fakeimds":  cmdFakeimds,
+			"imdsstat":  cmdImdsstat,
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
 			case "pidns":
 				return canNewPID(), nil
+			case "aemm":
+				// AWS's amazon-ec2-metadata-mock, built by tools/aemm/build.sh.
+				have := os.Getenv("SPOTINIT_AEMM_BIN") != ""
+				if !have && os.Getenv("SPOTINIT_REQUIRE_AEMM") == "1" {
+					return false, fmt.Errorf("SPOTINIT_REQUIRE_AEMM=1 but SPOTINIT_AEMM_BIN is unset: build it with tools/aemm/build.sh")
+				}
+				return have, nil
 			case "bash":
 				_, err := exec.LookPath("bash")
 				return err == nil, nil
@@ -166,14 +195,15 @@ func cmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // launch starts a command the way a container runtime would and stands in
-// for it: launch [-pidns] [-pidfile FILE] [-status FILE] [-setsid] -- COMMAND [ARG...].
+// for it: launch [-pidns] [-pidfile FILE] [-status FILE] [-setsid] [-extrafd] -- COMMAND [ARG...].
 // With -pidns the command is PID 1 of a new PID namespace. The command's pid
 // (as this process sees it) goes to the -pidfile. Signals sent to launch are
 // passed on. launch exits with the command's exit code, or 128+N when signal
 // N killed it; with -status it writes that code to the file and exits 0, so
-// that a script can assert the exact code.
+// that a script can assert the exact code. -extrafd passes the command one
+// more descriptor (3), as a careless parent would.
 func launch(args []string) int {
-	var pidns, setsid bool
+	var pidns, setsid, extrafd bool
 	var pidfile, statusfile string
 	for len(args) > 0 && args[0] != "--" {
 		switch args[0] {
@@ -181,6 +211,8 @@ func launch(args []string) int {
 			pidns = true
 		case "-setsid":
 			setsid = true
+		case "-extrafd":
+			extrafd = true
 		case "-pidfile", "-status":
 			if len(args) < 2 {
 				return 2
@@ -208,6 +240,10 @@ func launch(args []string) int {
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: setsid}
+	if extrafd {
+		// An inherited descriptor, as a careless parent passes on.
+		cmd.ExtraFiles = []*os.File{os.Stdin}
+	}
 	if pidns {
 		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWPID
 	}

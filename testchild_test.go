@@ -39,6 +39,8 @@ import (
 //	readline          read a line from stdin and print it
 //	sigstate          print SigIgn and SigBlk from /proc/self/status
 //	env NAME          print NAME=value or NAME unset
+//	fds               print the descriptors it inherited: those open without close-on-exec
+//	                  (every descriptor Go opens itself has it)
 //
 // It writes "ready" files only after the actions before them (handlers) are
 // in place.
@@ -48,7 +50,7 @@ func testChild(args []string) int {
 		act := args[0]
 		n := map[string]int{"trap": 2, "ignore": 1, "ready": 1, "waitsig": 1, "sleep": 1, "print": 1,
 			"exit": 1, "kill": 1, "hang": 0, "bg": 1, "bgsid": 1, "daemon": 1, "orphans": 1, "tty": 0, "readline": 0,
-			"sigstate": 0, "env": 1, "orphan-maker": 2, "await": 1}[act]
+			"sigstate": 0, "env": 1, "fds": 0, "orphan-maker": 2, "await": 1}[act]
 		if len(args) < n+1 {
 			fmt.Fprintf(os.Stderr, "testchild: %s needs %d arguments\n", act, n)
 			return 90
@@ -195,6 +197,14 @@ func (c *child) do(act string, a []string) (int, bool) {
 				fmt.Println(l)
 			}
 		}
+	case "fds":
+		var open []string
+		for fd := 0; fd < 1024; fd++ {
+			if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && fl&unix.FD_CLOEXEC == 0 {
+				open = append(open, strconv.Itoa(fd))
+			}
+		}
+		fmt.Println("inherited fds:", strings.Join(open, " "))
 	case "env":
 		if v, ok := os.LookupEnv(a[0]); ok {
 			fmt.Printf("%s=%s\n", a[0], v)
