@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spotinit/spotinit/earlysignal"
+	"github.com/spotinit/spotinit/footprint"
 	"github.com/spotinit/spotinit/hooks"
 	"github.com/spotinit/spotinit/interruption"
 	"github.com/spotinit/spotinit/reaper"
@@ -215,6 +216,15 @@ func action(c *cli.Context) int {
 	}
 	st.watch.Start = start
 	st.sup.Notices = interruption.Watch(ctx, st.watch)
+	st.sup.AfterStart = func() {
+		// Start-up is over: give its pages back (about half of spotinit's
+		// resident memory).
+		if n, err := footprint.Trim(); err != nil {
+			log.Debug("memory not trimmed", "err", err)
+		} else {
+			log.Debug("memory trimmed", "advised_bytes", n)
+		}
+	}
 
 	res, err := supervisor.Run(ctx, st.sup)
 	if err != nil {

@@ -1,3 +1,5 @@
+//go:debug updatemaxprocs=0
+
 // Command spotinit is a small init for containers on EC2 Spot, ECS and
 // anywhere else: it runs the app as its child, reaps zombies, forwards
 // signals and sends SIGKILL itself just before the container's stop timeout

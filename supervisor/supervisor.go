@@ -104,6 +104,9 @@ type Config struct {
 	Hibernate Hibernate
 	// HookOutput receives the hooks' output lines; nil means os.Stderr.
 	HookOutput io.Writer
+	// AfterStart, if set, runs once in a goroutine of its own after the
+	// child has started (spotinit trims its memory there).
+	AfterStart func()
 }
 
 // Result is how a run ended.
@@ -258,6 +261,9 @@ func (s *run) start() error {
 	}
 	s.pid, s.exitC, s.started = pid, exitC, time.Now()
 	s.log.Info("child started", "pid", pid, "argv", argv)
+	if s.cfg.AfterStart != nil {
+		go s.cfg.AfterStart()
+	}
 	return nil
 }
 
