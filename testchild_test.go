@@ -35,6 +35,10 @@ import (
 //	daemon ACTIONS    the same, in a new session with stdio on /dev/null
 //	orphans N         make N orphans, check they come to this process's parent, release them at once,
 //	                  and wait until the parent has reaped every one
+//	burst N           make N orphans that exit the moment this process exits (they read a pipe whose
+//	                  only writer is this process)
+//	storm N D         make N short-lived orphans in batches over duration D, a third of them in
+//	                  new sessions and a third in new process groups
 //	tty               print how stdin's terminal relates to this process
 //	readline          read a line from stdin and print it
 //	sigstate          print SigIgn and SigBlk from /proc/self/status
@@ -50,7 +54,7 @@ func testChild(args []string) int {
 		act := args[0]
 		n := map[string]int{"trap": 2, "ignore": 1, "ready": 1, "waitsig": 1, "sleep": 1, "print": 1,
 			"exit": 1, "kill": 1, "hang": 0, "bg": 1, "bgsid": 1, "daemon": 1, "orphans": 1, "tty": 0, "readline": 0,
-			"sigstate": 0, "env": 1, "fds": 0, "orphan-maker": 2, "await": 1}[act]
+			"sigstate": 0, "env": 1, "fds": 0, "orphan-maker": 3, "await": 1, "burst": 1, "storm": 2}[act]
 		if len(args) < n+1 {
 			fmt.Fprintf(os.Stderr, "testchild: %s needs %d arguments\n", act, n)
 			return 90
@@ -67,6 +71,7 @@ func testChild(args []string) int {
 type child struct {
 	cond *sync.Cond
 	got  map[string]int
+	keep []*os.File // kept open until exit
 }
 
 func (c *child) do(act string, a []string) (int, bool) {
@@ -178,7 +183,30 @@ func (c *child) do(act string, a []string) (int, bool) {
 	case "orphan-maker":
 		n, _ := strconv.Atoi(a[0])
 		fd, _ := strconv.Atoi(a[1])
-		return orphanMaker(n, fd), true
+		mode, _ := strconv.Atoi(a[2])
+		return orphanMaker(n, fd, mode), true
+	case "burst":
+		n, err := strconv.Atoi(a[0])
+		if err != nil {
+			return fail("%v", err)
+		}
+		w, err := makeOrphans(n, 0)
+		if err != nil {
+			return fail("burst: %v", err)
+		}
+		c.keep = append(c.keep, w) // closed by this process's exit: the orphans exit with it
+	case "storm":
+		n, err := strconv.Atoi(a[0])
+		if err != nil {
+			return fail("%v", err)
+		}
+		d, err := time.ParseDuration(a[1])
+		if err != nil {
+			return fail("%v", err)
+		}
+		if err := storm(n, d); err != nil {
+			return fail("storm: %v", err)
+		}
 	case "tty":
 		printTTY()
 	case "readline":
@@ -282,17 +310,10 @@ func childrenOf(ppid int) (n, zombies int) {
 func orphans(n int) error {
 	_, parent, _, _ := procIDs()
 	before, _ := childrenOf(parent)
-	r, w, err := os.Pipe()
+	w, err := makeOrphans(n, 0)
 	if err != nil {
 		return err
 	}
-	maker := exec.Command(os.Args[0], "orphan-maker", strconv.Itoa(n), "3")
-	maker.ExtraFiles = []*os.File{r}
-	maker.Stderr = os.Stderr
-	if err := maker.Run(); err != nil { // the maker is our own child: ours to wait for
-		return fmt.Errorf("maker: %v", err)
-	}
-	r.Close()
 	deadline := time.Now().Add(waitTimeout)
 	got, _ := childrenOf(parent)
 	if got-before < n {
@@ -315,13 +336,51 @@ func orphans(n int) error {
 	return nil
 }
 
+// makeOrphans makes n orphans that block reading a pipe and exit when its
+// write end, returned, is closed. mode 1 puts each in a new session, 2 in a
+// new process group.
+func makeOrphans(n, mode int) (*os.File, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	maker := exec.Command(os.Args[0], "orphan-maker", strconv.Itoa(n), "3", strconv.Itoa(mode))
+	maker.ExtraFiles = []*os.File{r}
+	maker.Stderr = os.Stderr
+	if err := maker.Run(); err != nil { // the maker is our own child: ours to wait for
+		w.Close()
+		return nil, fmt.Errorf("maker: %v", err)
+	}
+	return w, nil
+}
+
+// storm makes n short-lived orphans in batches spread over d.
+func storm(n int, d time.Duration) error {
+	const batch = 500
+	batches := (n + batch - 1) / batch
+	start := time.Now()
+	for b := 0; b < batches; b++ {
+		k := min(batch, n-b*batch)
+		w, err := makeOrphans(k, b%3)
+		if err != nil {
+			return err
+		}
+		w.Close() // they exit now
+		if next := start.Add(d * time.Duration(b+1) / time.Duration(batches)); time.Until(next) > 0 {
+			time.Sleep(time.Until(next)) // pacing the storm, not waiting for state
+		}
+	}
+	return nil
+}
+
 var orphanBuf [1]byte
 
 // orphanMaker forks n bare copies of itself that block reading fd and then
 // exit, and exits at once so that they are orphans. The copies run only raw
 // system calls: a forked Go process has one thread and must not re-enter the
 // runtime.
-func orphanMaker(n, fd int) int {
+func orphanMaker(n, fd, mode int) int {
 	for i := 0; i < n; i++ {
 		pid, _, errno := syscall.RawSyscall6(syscall.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
 		if errno != 0 {
@@ -329,6 +388,12 @@ func orphanMaker(n, fd int) int {
 			return 1
 		}
 		if pid == 0 {
+			switch mode {
+			case 1:
+				syscall.RawSyscall(syscall.SYS_SETSID, 0, 0, 0)
+			case 2:
+				syscall.RawSyscall(syscall.SYS_SETPGID, 0, 0, 0)
+			}
 			syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&orphanBuf[0])), 1)
 			syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 0, 0, 0)
 		}
