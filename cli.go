@@ -368,13 +368,18 @@ func configure(c *cli.Context, argv []string) (setup, error) {
 // listOption returns a repeatable option's values, or else its
 // environment variable's lines (blank lines skipped).
 func listOption(c *cli.Context, name string) []string {
-	values := strings.Split(os.Getenv(envName(name)), "\n")
 	if c.IsSet(name) {
-		values = c.StringSlice(name)
+		return nonBlank(c.StringSlice(name))
 	}
+	return nonBlank(strings.Split(os.Getenv(envName(name)), "\n"))
+}
+
+// nonBlank drops blank entries (a trailing newline in the environment, an
+// empty --pre-stop '').
+func nonBlank(values []string) []string {
 	var out []string
 	for _, v := range values {
-		if strings.TrimSpace(v) != "" {
+		if v = strings.TrimRight(v, "\r"); strings.TrimSpace(v) != "" {
 			out = append(out, v)
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -45,6 +46,28 @@ func FuzzParseDuration(f *testing.F) {
 		d, err := parseDuration(s)
 		if err == nil && (d < 0 || d > maxDuration) {
 			t.Fatalf("parseDuration(%q) = %v, outside 0..%v", s, d, maxDuration)
+		}
+	})
+}
+
+func TestNonBlank(t *testing.T) {
+	got := nonBlank(strings.Split("echo a, b\r\n\n  \necho c\n", "\n"))
+	if strings.Join(got, "|") != "echo a, b|echo c" {
+		t.Errorf("nonBlank = %q", got)
+	}
+}
+
+// FuzzEnvList: the newline-separated hook lists from the environment never
+// yield a blank command or one with a line break in it.
+func FuzzEnvList(f *testing.F) {
+	for _, s := range []string{"", "\n", "a\nb", "a\r\nb\r\n", " \n\t\n", "echo 'x\ny'"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, v := range nonBlank(strings.Split(s, "\n")) {
+			if strings.TrimSpace(v) == "" || strings.ContainsAny(v, "\n") || strings.HasSuffix(v, "\r") {
+				t.Fatalf("entry %q from %q", v, s)
+			}
 		}
 	})
 }

@@ -23,6 +23,13 @@ go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 stage "go test -race"
 go test -race -timeout 15m ./...
 
+stage "hardening at full size: exit statuses under orphans, signal and fork storms"
+SPOTINIT_HARD=full go test -count=1 -timeout 15m -run '^TestHard' -v . | grep -E '^(=== RUN|--- |\s+hard_test|ok|FAIL|PASS)'
+
+stage "stress, briefly: every fuzz target, and IMDS cycling through its faults"
+go run ./stress fuzz -fuzztime 5s
+go run ./stress imds-faults -duration 60s
+
 stage "cross-builds (CGO_ENABLED=0, linux/amd64 and linux/arm64)"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
