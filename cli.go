@@ -125,7 +125,26 @@ func flags() []cli.Flag {
 // run is the whole program; only main calls os.Exit with its result.
 func run(args []string) int {
 	code := 0
-	app := &cli.App{
+	app := newApp(func(c *cli.Context) error {
+		if c.NArg() == 0 {
+			// The full usage, but on stderr: stdout is the app's.
+			c.App.Writer = os.Stderr
+			_ = cli.ShowAppHelp(c)
+			return usagef("no command given")
+		}
+		code = action(c)
+		return nil
+	})
+	if err := app.Run(args); err != nil {
+		return reportError(os.Stderr, err)
+	}
+	return code
+}
+
+// newApp is spotinit's command line, running act once the options are
+// parsed.
+func newApp(act cli.ActionFunc) *cli.App {
+	return &cli.App{
 		Name:            "spotinit",
 		Usage:           "an init for containers on EC2 Spot: reaps, forwards signals, runs pre-stop hooks, stops before the deadline",
 		UsageText:       usageLine,
@@ -139,21 +158,8 @@ func run(args []string) int {
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err}
 		},
-		Action: func(c *cli.Context) error {
-			if c.NArg() == 0 {
-				// The full usage, but on stderr: stdout is the app's.
-				c.App.Writer = os.Stderr
-				_ = cli.ShowAppHelp(c)
-				return usagef("no command given")
-			}
-			code = action(c)
-			return nil
-		},
+		Action: act,
 	}
-	if err := app.Run(args); err != nil {
-		return reportError(os.Stderr, err)
-	}
-	return code
 }
 
 // reportError prints err the way spotinit reports its own errors and

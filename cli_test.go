@@ -1,9 +1,13 @@
 package main
 
 import (
+	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/urfave/cli/v2"
 )
 
 func TestParseDuration(t *testing.T) {
@@ -69,5 +73,32 @@ func FuzzEnvList(f *testing.F) {
 				t.Fatalf("entry %q from %q", v, s)
 			}
 		}
+	})
+}
+
+// FuzzConfigure feeds arbitrary option values through the real flag
+// definitions and configure: a value is accepted or refused with a
+// usageError, never a panic.
+func FuzzConfigure(f *testing.F) {
+	for _, s := range []string{
+		"--stop-timeout\x0030s", "--kill-margin\x00-1", "--rewrite\x00TERM:QUIT", "--rewrite\x00:",
+		"--imds\x00maybe", "--imds-endpoint\x00http://[::1", "--notices\x00spot,,asg", "--hibernate\x00",
+		"--notice-signal\x0099", "--imds-poll-interval\x001e9", "--stale-after\x00NaN", "--log-level\x00DEBUG",
+		"--simulate-notice\x000.0000001", "--hook-timeout\x00-0", "--pre-stop\x00", "--notice-file\x00/",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		args := append([]string{"spotinit"}, strings.Split(s, "\x00")...)
+		app := newApp(func(c *cli.Context) error {
+			_, err := configure(c, []string{"true"})
+			var ue usageError
+			if err != nil && !errors.As(err, &ue) {
+				t.Fatalf("%q: configure's error %v is not a usage error", args, err)
+			}
+			return err
+		})
+		app.Writer, app.ErrWriter = io.Discard, io.Discard
+		_ = app.Run(args) // any error is reported with status 125; a panic fails the fuzz
 	})
 }
