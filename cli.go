@@ -381,7 +381,7 @@ func listOption(c *cli.Context, name string) []string {
 }
 
 // nonBlank drops blank entries (a trailing newline in the environment, an
-// empty --pre-stop '').
+// empty --pre-stop value).
 func nonBlank(values []string) []string {
 	var out []string
 	for _, v := range values {
