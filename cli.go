@@ -335,8 +335,13 @@ func configure(c *cli.Context, argv []string) (setup, error) {
 		}
 	}
 
+	var hookOut io.Writer // nil: spotinit's stderr, each line prefixed
+	if strings.EqualFold(c.String("log-format"), "json") {
+		hookOut = hookLog{st.log} // a JSON log stays JSON, hook output included
+	}
 	st.simulate = simulate
 	st.sup = supervisor.Config{
+		HookOutput:      hookOut,
 		Argv:            argv,
 		StopTimeout:     stop,
 		KillMargin:      margin,
@@ -369,6 +374,17 @@ func configure(c *cli.Context, argv []string) (setup, error) {
 		st.watch.StaleAfter = 100 * 365 * 24 * time.Hour // 0: no notice is too old
 	}
 	return st, nil
+}
+
+// hookLog turns the hooks' output lines ("hook NAME: text") into log
+// records, for --log-format json.
+type hookLog struct{ log *slog.Logger }
+
+func (h hookLog) Write(p []byte) (int, error) {
+	line := strings.TrimSuffix(string(p), "\n")
+	name, text, _ := strings.Cut(strings.TrimPrefix(line, "hook "), ": ")
+	h.log.Info("hook output", "hook", name, "line", text)
+	return len(p), nil
 }
 
 // listOption returns a repeatable option's values, or else its

@@ -69,7 +69,7 @@ func (s *run) onNotice(n interruption.Notice) {
 	s.noteDeadline(n.Deadline)
 	s.noticeSideEffects(n)
 	if s.trigger == "" {
-		s.trigger, s.action, s.triggerAt = string(n.Kind), n.Action, n.Seen
+		s.trigger, s.action, s.triggerAt, s.triggerEnd = string(n.Kind), n.Action, n.Seen, n.Deadline
 	}
 	if s.state != running || s.exited {
 		return

@@ -29,9 +29,11 @@ func hookStatus(r hooks.Result) string {
 }
 
 // report logs the one summary line of a container's end, so that one
-// query across a fleet answers "did we shut down cleanly?".
+// query across a fleet answers "did we shut down cleanly?": trigger is
+// what started the shutdown (the first of a notice and a stop signal), lead
+// the time from it to the deadline it gave, left the time that remained
+// before spotinit's own kill deadline when the child ended.
 func (s *run) report(res Result) {
-	now := time.Now()
 	trigger := s.trigger
 	if trigger == "" {
 		trigger = "child-exit" // the child ended on its own
@@ -40,12 +42,8 @@ func (s *run) report(res Result) {
 	if s.action != "" && s.action != s.trigger {
 		args = append(args, "action", s.action)
 	}
-	end := s.instanceDeadline
-	if end.IsZero() {
-		end = s.deadline
-	}
-	if !s.triggerAt.IsZero() && !end.IsZero() {
-		args = append(args, "lead", end.Sub(s.triggerAt).Round(time.Millisecond))
+	if !s.triggerAt.IsZero() && !s.triggerEnd.IsZero() {
+		args = append(args, "lead", s.triggerEnd.Sub(s.triggerAt).Round(time.Millisecond))
 	}
 	hs := make([]hookReport, 0, len(s.preStop.results)+len(s.rebalance.results))
 	for _, r := range append(append([]hooks.Result(nil), s.preStop.results...), s.rebalance.results...) {
@@ -61,8 +59,8 @@ func (s *run) report(res Result) {
 		args = append(args, "child", "exit "+strconv.Itoa(s.exit.Status.ExitStatus()))
 	}
 	args = append(args, "code", res.Code, "killed", res.Killed)
-	if !s.deadline.IsZero() && s.state != running {
-		args = append(args, "left", s.deadline.Sub(now).Round(time.Millisecond))
+	if !s.deadline.IsZero() && s.exited {
+		args = append(args, "left", s.deadline.Sub(s.exitAt).Round(time.Millisecond))
 	}
 	s.log.Info("stop report", args...)
 }

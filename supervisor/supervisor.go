@@ -224,6 +224,9 @@ type run struct {
 	trigger   string // "SIGTERM", "spot-interruption", … ; "" until something does
 	action    string
 	triggerAt time.Time
+	// triggerEnd is the deadline the trigger gave: the notice's, or the
+	// stop deadline of a stop signal.
+	triggerEnd time.Time
 	// instanceDeadline is the earliest deadline a notice announced.
 	instanceDeadline time.Time
 
@@ -236,6 +239,7 @@ type run struct {
 
 	exit   reaper.Exit
 	exited bool
+	exitAt time.Time
 	killed bool
 	done   bool
 }
@@ -370,12 +374,11 @@ func (s *run) beginStop(why string, to syscall.Signal, deadline time.Time) {
 	now := time.Now()
 	s.state = stopping
 	s.stopBegan = now
-	if s.trigger == "" {
-		s.trigger, s.triggerAt = why, now
-		s.action = why
-	}
 	// A notice deadline already past still leaves the child a moment.
 	s.setDeadline(atLeast(s.capDeadline(deadline), now.Add(min(time.Second, s.cfg.StopTimeout-s.cfg.KillMargin))))
+	if s.trigger == "" {
+		s.trigger, s.action, s.triggerAt, s.triggerEnd = why, why, now, s.deadline
+	}
 	hold := !s.cfg.PreStopParallel && (s.preStop.running() || !s.preStop.started && s.hasPreStop())
 	if hold {
 		s.heldStop = to
@@ -501,7 +504,7 @@ func (s *run) killTree() int {
 }
 
 func (s *run) onChildExit(e reaper.Exit) {
-	s.exit, s.exited = e, true
+	s.exit, s.exited, s.exitAt = e, true, time.Now()
 	s.heldStop = 0 // nobody left to get it
 	ran := time.Since(s.started).Round(time.Millisecond)
 	if e.Status.Signaled() {
