@@ -26,13 +26,13 @@ func TestMain(m *testing.M) {
 		// The helpers share the binary, and so earlysignal's init, with
 		// spotinit: give them the runtime's default signal handling back.
 		"testchild": func() { defaultSignals(); os.Exit(testChild(os.Args[1:])) },
-		"launch":    func() { signal.Reset(); os.Exit(launch(os.Args[1:])) },
+		"launch":    func() { earlysignal.Ready(); signal.Reset(); os.Exit(launch(os.Args[1:])) },
 	})
 }
 
 // buildFlags are the flags users build spotinit with (see the README):
 // the entry stub that records inherited signal dispositions needs -E.
-var buildFlags = []string{"-trimpath", "-ldflags=-s -w -E=_spotinit_rt0 -X main.version=test-build"}
+var buildFlags = []string{"-trimpath", "-tags=urfave_cli_no_docs", "-ldflags=-s -w -E=_spotinit_rt0 -X main.version=test-build"}
 
 var built struct {
 	once sync.Once
@@ -72,6 +72,7 @@ func buildSpotinit(t testing.TB) string {
 // ordinary program: earlysignal's init (in this binary too) caught signals
 // from the start, and any that arrived before now are raised again.
 func defaultSignals() {
+	earlysignal.Ready()
 	signal.Reset()
 	for _, c := range []<-chan os.Signal{earlysignal.Stop(), earlysignal.Other()} {
 		for drained := false; !drained; {

@@ -42,7 +42,7 @@ stage "cross-builds (CGO_ENABLED=0, linux/amd64 and linux/arm64)"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 for arch in amd64 arm64; do
-	CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath \
+	CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath -tags urfave_cli_no_docs \
 		-ldflags="-s -w -E=_spotinit_rt0 -X main.version=ci" -o "$out/spotinit-$arch" .
 	file_info=$(head -c 20 "$out/spotinit-$arch" | od -An -tx1 | tr -d ' \n')
 	echo "spotinit-$arch: $(du -h "$out/spotinit-$arch" | cut -f1) ELF ${file_info:0:8}"

@@ -161,7 +161,7 @@ func setupBase() (*base, error) {
 
 	// The README's build line, version stamped so that the tests can tell
 	// this binary from any other.
-	build := exec.Command(goBin, "build", "-trimpath",
+	build := exec.Command(goBin, "build", "-trimpath", "-tags=urfave_cli_no_docs",
 		"-ldflags=-s -w -E=_spotinit_rt0 -X main.version=e2e", "-o", b.spotinit, ".")
 	build.Dir = repo
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -32,13 +32,20 @@ var OtherSignals = []os.Signal{
 	syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGPIPE,
 }
 
+// fatal are the signals that end a Go program nobody has registered for
+// (the runtime's SigKill and SigThrow kinds): these must be caught in init.
+// The others are only dropped by the runtime until registered.
+var fatal = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT}
+
 // The channels are package state because init must put them somewhere; they
 // are written only by the runtime's signal delivery and read by the one
 // supervisor loop. The runtime drops a signal when its channel is full, so
 // the buffers are sized for bursts (repeats of a signal coalesce anyway).
+// ready is closed when every caught signal is registered.
 var (
 	stopC  = make(chan os.Signal, 16)
 	otherC = make(chan os.Signal, 1024)
+	ready  = make(chan struct{})
 )
 
 func init() {
@@ -51,9 +58,29 @@ func init() {
 			}
 		}
 	}
-	signal.Notify(stopC, StopSignals...)
-	signal.Notify(otherC, OtherSignals...)
-	// Hand on what the entry stub caught before the runtime could.
+	// Each Notify is a round trip with the runtime's signal thread (about
+	// 0.1 ms at start-up): the fatal ones here, the rest alongside the other
+	// packages' initialisation, done before the child starts (Ready).
+	Renotify(fatal...)
+	handOn()
+	go func() {
+		for _, s := range OtherSignals {
+			if s != syscall.SIGHUP && s != syscall.SIGQUIT {
+				signal.Notify(otherC, s)
+			}
+		}
+		handOn()
+		close(ready)
+	}()
+}
+
+// Ready returns once every caught signal is registered; call it before
+// starting the child, so that from then on none is dropped.
+func Ready() { <-ready }
+
+// handOn passes on what the entry stub's handler caught before the runtime,
+// or Notify, took over each signal.
+func handOn() {
 	pending := atomic.SwapUint64(&earlyPending, 0)
 	for n := 1; n <= 64; n++ {
 		if pending&(1<<(n-1)) == 0 {

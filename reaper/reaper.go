@@ -66,7 +66,7 @@ type Config struct {
 	ForkAround func(fork func())
 }
 
-// New makes the Reaper and subscribes to SIGCHLD. When spotinit is not PID 1
+// New makes the Reaper. When spotinit is not PID 1
 // it also registers as a child subreaper so that orphaned descendants come to
 // it; failure to do so is returned along with a usable Reaper (orphans then
 // go to the real init, which is not fatal to the app).
@@ -84,8 +84,6 @@ func New(cfg Config) (*Reaper, error) {
 	if r.forkAround == nil {
 		r.forkAround = func(f func()) { f() }
 	}
-	// SIGCHLDs coalesce: one pending is enough, every wake-up drains all.
-	signal.Notify(r.chld, syscall.SIGCHLD)
 	var err error
 	if os.Getpid() != 1 {
 		if e := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); e != nil {
@@ -98,6 +96,11 @@ func New(cfg Config) (*Reaper, error) {
 // Run reaps on every SIGCHLD until ctx is done. Exactly one Run must be
 // active for exits to be delivered.
 func (r *Reaper) Run(ctx context.Context) {
+	// SIGCHLDs coalesce: one pending is enough, every wake-up drains all.
+	// Registering here, not in New, keeps the Notify round trip with the
+	// runtime's signal thread off the path to the child's start; a child
+	// that ends before it is caught by the first Reap below.
+	signal.Notify(r.chld, syscall.SIGCHLD)
 	defer signal.Stop(r.chld)
 	r.Reap()
 	for {

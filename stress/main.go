@@ -65,7 +65,7 @@ func buildSpotinit(path string) (string, error) {
 		return "", err
 	}
 	out := filepath.Join(dir, "spotinit")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w -E=_spotinit_rt0", "-o", out, ".")
+	cmd := exec.Command("go", "build", "-trimpath", "-tags=urfave_cli_no_docs", "-ldflags=-s -w -E=_spotinit_rt0", "-o", out, ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, b)

@@ -374,11 +374,6 @@ func (s *run) beginStop(why string, to syscall.Signal, deadline time.Time) {
 	now := time.Now()
 	s.state = stopping
 	s.stopBegan = now
-	// A notice deadline already past still leaves the child a moment.
-	s.setDeadline(atLeast(s.capDeadline(deadline), now.Add(min(time.Second, s.cfg.StopTimeout-s.cfg.KillMargin))))
-	if s.trigger == "" {
-		s.trigger, s.action, s.triggerAt, s.triggerEnd = why, why, now, s.deadline
-	}
 	hold := !s.cfg.PreStopParallel && (s.preStop.running() || !s.preStop.started && s.hasPreStop())
 	if hold {
 		s.heldStop = to
@@ -386,7 +381,12 @@ func (s *run) beginStop(why string, to syscall.Signal, deadline time.Time) {
 			s.heldStop = -1 // rewritten to nothing: still wait, then send nothing
 		}
 	} else {
-		s.signalStop(to)
+		s.signalStop(to) // first: the child's latency matters, the timer's does not
+	}
+	// A notice deadline already past still leaves the child a moment.
+	s.setDeadline(atLeast(s.capDeadline(deadline), now.Add(min(time.Second, s.cfg.StopTimeout-s.cfg.KillMargin))))
+	if s.trigger == "" {
+		s.trigger, s.action, s.triggerAt, s.triggerEnd = why, why, now, s.deadline
 	}
 	s.log.Info("stop sequence started", "trigger", why, "pid", s.pid,
 		"stop_timeout", s.cfg.StopTimeout, "kill_margin", s.cfg.KillMargin,
