@@ -95,7 +95,7 @@ func checkHooksRan(t *testing.T, o output, dir, event, action string, pid int) c
 	if !strings.HasPrefix(flush[0], "checkpoint written: /state/checkpoint.json") {
 		t.Errorf("20-flush: %q", flush[0])
 	}
-	if o.index("stderr", "hook 20-flush: ") < o.index("stderr", "hook 10-deregister: ") {
+	if !o.before(t, hookMark("10-deregister", ""), hookMark("20-flush", "")) {
 		t.Errorf("20-flush ran before 10-deregister")
 	}
 	c := readCheckpoint(t, dir)
@@ -139,7 +139,7 @@ func TestDockerStopGraceful(t *testing.T) {
 	// preStop order, in spotinit's own stream (the engine's timestamps
 	// cannot order two streams to the millisecond): the hooks finish, then
 	// the app is signalled.
-	if o.index("stderr", `"msg":"pre-stop hooks done, child signalled"`) < o.index("stderr", "hook 20-flush: would run") {
+	if !o.before(t, hookMark("20-flush", "would run"), `"msg":"pre-stop hooks done, child signalled"`) {
 		t.Errorf("the app was signalled before the hooks were done:\n%s", o)
 	}
 	r := stopReport(t, o)

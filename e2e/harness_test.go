@@ -610,19 +610,47 @@ func (o output) records(msg string) []record {
 	return r
 }
 
-// hookLines returns the output of the hook named name, without spotinit's
-// "hook NAME: " prefix.
+// hookLines returns the output of the hook named name: in JSON log mode the
+// "line" of each "hook output" record, in text mode the stderr lines without
+// spotinit's "hook NAME: " prefix.
 func (o output) hookLines(name string) []string {
 	var r []string
 	prefix := "hook " + name + ": "
 	for _, l := range o {
-		if l.stream == "stderr" {
-			if rest, ok := strings.CutPrefix(l.text, prefix); ok {
-				r = append(r, rest)
-			}
+		if l.stream != "stderr" {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(l.text, prefix); ok {
+			r = append(r, rest)
+			continue
+		}
+		if !strings.HasPrefix(l.text, "{") {
+			continue
+		}
+		var rec record
+		if json.Unmarshal([]byte(l.text), &rec) == nil && rec["msg"] == "hook output" && rec.str("hook") == name {
+			r = append(r, rec.str("line"))
 		}
 	}
 	return r
+}
+
+// hookMark is the text that marks, in spotinit's JSON stream, the output
+// line of hook name that starts with prefix.
+func hookMark(name, prefix string) string {
+	return `"msg":"hook output","hook":"` + name + `","line":"` + prefix
+}
+
+// before reports whether the first stderr line containing a comes before the
+// first containing b; it fails the test when either is missing, so that an
+// ordering check can never pass on absent lines.
+func (o output) before(t *testing.T, a, b string) bool {
+	t.Helper()
+	i, j := o.index("stderr", a), o.index("stderr", b)
+	if i < 0 || j < 0 {
+		t.Fatalf("want both %q and %q on stderr:\n%s", a, b, o)
+	}
+	return i < j
 }
 
 // String renders the output for a failure message.

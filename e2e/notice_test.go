@@ -134,7 +134,7 @@ func TestDockerNoticeDraining(t *testing.T) {
 		"-e", fmt.Sprintf("SPOTINIT_STOP_TIMEOUT=%ds", stopSecs)}, state...)
 	c := e.run(t, append(append(args, noticeEnv(srv)...), appImage)...)
 
-	c.waitOutput(t, "stderr", "hook 20-flush: would run")
+	c.waitOutput(t, "stderr", hookMark("20-flush", "would run"))
 	c.waitOutput(t, "stdout", "interruption notice: checkpoint saved")
 	if s := c.state(t); !s.Running {
 		t.Fatalf("the container stopped on the notice (status %d); ECS mode keeps it:\n%s", s.ExitCode, c.mustOutput(t))

@@ -199,7 +199,7 @@ func TestRuncStopGraceful(t *testing.T) {
 		t.Errorf("the app did not wrap up:\n%s", o)
 	}
 	checkHooksRan(t, o, state, "stop-signal", "SIGTERM", appPid(t, o))
-	if o.index("stderr", `"msg":"pre-stop hooks done, child signalled"`) < o.index("stderr", "hook 20-flush: would run") {
+	if !o.before(t, hookMark("20-flush", "would run"), `"msg":"pre-stop hooks done, child signalled"`) {
 		t.Errorf("the app was signalled before the hooks were done:\n%s", o)
 	}
 	t.Logf("runc container stopped in %v", took.Round(time.Millisecond))
