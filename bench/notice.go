@@ -312,7 +312,7 @@ func (b *bench) figNotice(ctx context.Context) {
 		}
 		b.rep.add(w)
 	}
-	b.rep.note("Notice → first hook: each run serves its own fake IMDS (package simulator's handler, on 127.0.0.1) whose Spot notice becomes visible at a random moment one to two poll intervals after start; the hook, run from --pre-stop-dir (no shell), stamps CLOCK_MONOTONIC. The measured latency depends on where the notice falls between two polls, so its median is noisy (≈ interval/2 on average); the verdict uses \"expected\" = the mean wait of a notice arriving at a random moment among the polls observed, from the first to the %dth past the hook (Σ period² / 2 Σ period, about period / 2) + median (poll that saw the notice → hook started), which separates the polling schedule from spotinit's own reaction. %d runs per interval, four at a time.", afterPolls, b.cfg.noticeRuns)
+	b.rep.note("Notice → first hook: each run serves its own fake IMDS (package simulator's handler, on 127.0.0.1) whose Spot notice becomes visible at a random moment one to two poll intervals after start; the hook, run from --pre-stop-dir (no shell), stamps CLOCK_MONOTONIC. The measured latency depends on where the notice falls between two polls, so its median is noisy (≈ interval/2 on average); the verdict uses \"expected\" = the mean wait of a notice arriving at a random moment among the polls observed, %d of them after the hook included (Σ period² / 2 Σ period, about period / 2) + median (poll that saw the notice → hook started), which separates the polling schedule from spotinit's own reaction. %d runs per interval, four at a time.", afterPolls, b.cfg.noticeRuns)
 }
 
 // residualWait is how long a notice arriving at a random moment waits for
