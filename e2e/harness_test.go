@@ -187,18 +187,8 @@ func setupBase() (*base, error) {
 // app with its hooks, and the test apps.
 func (b *base) makeRootfs() error {
 	r := b.rootfs
-	for _, d := range []string{"usr", "proc", "sys", "dev", "etc", "root", "app", "pre-stop.d", "e2e", "state", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(r, d), 0o755); err != nil {
-			return err
-		}
-	}
-	if err := os.Chmod(filepath.Join(r, "tmp"), 0o777|fs.ModeSticky); err != nil {
+	if err := symlinkLayout(r, "app", "pre-stop.d", "e2e", "state"); err != nil {
 		return err
-	}
-	for _, d := range []string{"bin", "lib", "lib64", "sbin"} {
-		if err := os.Symlink("usr/"+d, filepath.Join(r, d)); err != nil {
-			return err
-		}
 	}
 	files := map[string]string{
 		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
