@@ -192,8 +192,11 @@ func newApp(act cli.ActionFunc) *cli.App {
 		Version:         buildVersion(),
 		Flags:           flags(),
 		HideHelpCommand: true, // "spotinit help" runs a program named help
-		Writer:          os.Stdout,
-		ErrWriter:       os.Stderr,
+		// A hook command is one value however many commas it holds
+		// (--pre-stop 'echo a, b'); --rewrite splits its own lists.
+		DisableSliceFlagSeparator: true,
+		Writer:                    os.Stdout,
+		ErrWriter:                 os.Stderr,
 		// urfave/cli would otherwise call os.Exit itself.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
@@ -543,12 +546,16 @@ func rewriteOption(specs []string) (map[syscall.Signal]syscall.Signal, error) {
 		return nil, nil
 	}
 	m := make(map[syscall.Signal]syscall.Signal)
-	for _, spec := range specs {
-		from, to, err := supervisor.ParseRewrite(spec)
-		if err != nil {
-			return nil, usagef("--rewrite: %v", err)
+	for _, v := range specs {
+		// Each value, from the command line or SPOTINIT_REWRITE, may be
+		// a comma-separated list.
+		for spec := range strings.SplitSeq(v, ",") {
+			from, to, err := supervisor.ParseRewrite(strings.TrimSpace(spec))
+			if err != nil {
+				return nil, usagef("--rewrite: %v", err)
+			}
+			m[from] = to
 		}
-		m[from] = to
 	}
 	return m, nil
 }
