@@ -343,21 +343,7 @@ func polls(lr *logRecorder, path, found string) int {
 func awaitPolls(t *testing.T, lr *logRecorder, path string, n int) {
 	t.Helper()
 	want := polls(lr, path, "") + n
-	limit := time.NewTimer(waitLimit)
-	defer limit.Stop()
-	for {
-		lr.mu.Lock()
-		ch := lr.changed
-		lr.mu.Unlock()
-		if polls(lr, path, "") >= want {
-			return
-		}
-		select {
-		case <-ch:
-		case <-limit.C:
-			t.Fatalf("timed out waiting for %d more polls of %s; log:\n%s", n, path, lr.text())
-		}
-	}
+	lr.waitFor(t, fmt.Sprintf("%d more polls of %s", n, path), func() bool { return polls(lr, path, "") >= want })
 }
 
 // quiet checks that aemmQuietPolls more polls of each path give no notice.

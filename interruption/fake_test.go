@@ -292,19 +292,31 @@ func (r *logRecorder) text() string {
 // returns them.
 func (r *logRecorder) await(t *testing.T, level slog.Level, msg string, n int) []logRec {
 	t.Helper()
+	var recs []logRec
+	r.waitFor(t, fmt.Sprintf("%d %v %q log lines", n, level, msg), func() bool {
+		recs = r.find(level, msg)
+		return len(recs) >= n
+	})
+	return recs
+}
+
+// waitFor waits until cond holds, checking it whenever a record is logged,
+// and fails the test after waitLimit, naming what it waited for.
+func (r *logRecorder) waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
 	limit := time.NewTimer(waitLimit)
 	defer limit.Stop()
 	for {
 		r.mu.Lock()
 		ch := r.changed
 		r.mu.Unlock()
-		if recs := r.find(level, msg); len(recs) >= n {
-			return recs
+		if cond() {
+			return
 		}
 		select {
 		case <-ch:
 		case <-limit.C:
-			t.Fatalf("timed out waiting for %d %v %q log lines; log:\n%s", n, level, msg, r.text())
+			t.Fatalf("timed out waiting for %s; log:\n%s", what, r.text())
 		}
 	}
 }
