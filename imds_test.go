@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -14,22 +16,50 @@ import (
 // cmdFakeimds starts a scriptable fake IMDS (the simulator) on loopback for
 // the rest of the script and puts its URL in $IMDS_URL:
 //
-//	fakeimds SCENARIO...
+//	fakeimds [-after FILE] SCENARIO...
 //
 // SCENARIO is the simulator's text form (see package simulator), e.g.
-// "spot=500ms" or "fault=token:403". The server is closed when the script
-// ends.
+// "spot=500ms" or "fault=token:403". With -after, the scenario's clock
+// stands still until FILE (relative to $WORK) exists, so that "spot=200ms"
+// means 200 ms after the child said it was ready, however long spotinit
+// and the child took to start (the times a notice names still count from
+// the fake's start). The server is closed when the script ends.
 func cmdFakeimds(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("unsupported: ! fakeimds")
 	}
+	var now func() time.Time
+	if len(args) > 1 && args[0] == "-after" {
+		now = clockAfter(ts.MkAbs(args[1]))
+		args = args[2:]
+	}
 	sc, err := simulator.ParseScenario(strings.Join(args, " "))
 	ts.Check(err)
-	srv, err := simulator.Start(context.Background(), "127.0.0.1:0", sc, nil)
+	srv, err := simulator.StartClock(context.Background(), "127.0.0.1:0", sc, nil, now)
 	ts.Check(err)
 	ts.Defer(func() { srv.Close() })
 	ts.Setenv("IMDS_URL", srv.URL())
 	ts.Value(imdsKey{}).(*imdsHolder).srv = srv
+}
+
+// clockAfter returns a clock that reads the moment it was made until file
+// exists, and from then on moves with real time: a scenario's time starts
+// when file appears (checked on each reading, that is on each request).
+func clockAfter(file string) func() time.Time {
+	start := time.Now()
+	var mu sync.Mutex
+	var since time.Time // when file was first seen; zero before
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		if since.IsZero() {
+			if _, err := os.Stat(file); err != nil {
+				return start
+			}
+			since = time.Now()
+		}
+		return start.Add(time.Since(since))
+	}
 }
 
 // imdsKey finds a script's imdsHolder among its testscript values (the

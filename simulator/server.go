@@ -37,6 +37,14 @@ type Server struct {
 // in its text form) when it starts and one when the Spot notice becomes
 // visible; requests are logged at debug level only. log may be nil.
 func Start(ctx context.Context, addr string, sc Scenario, log *slog.Logger) (*Server, error) {
+	return StartClock(ctx, addr, sc, log, nil)
+}
+
+// StartClock is Start with the scenario's clock read through now, as
+// NewHandler reads it (nil means time.Now): a test can hold the scenario's
+// time still until what it tests is ready. With a clock of its own the
+// server does not log when the Spot notice becomes visible.
+func StartClock(ctx context.Context, addr string, sc Scenario, log *slog.Logger, now func() time.Time) (*Server, error) {
 	if err := sc.Validate(); err != nil {
 		return nil, fmt.Errorf("simulated scenario: %w", err)
 	}
@@ -48,11 +56,15 @@ func Start(ctx context.Context, addr string, sc Scenario, log *slog.Logger) (*Se
 	if err != nil {
 		return nil, fmt.Errorf("simulated imds: %w", err)
 	}
-	start := time.Now()
+	realClock := now == nil
+	if realClock {
+		now = time.Now
+	}
+	start := now()
 	base, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		url:    "http://" + ln.Addr().String(),
-		h:      newHandler(sc, start, time.Now, log),
+		h:      newHandler(sc, start, now, log),
 		log:    log,
 		cancel: cancel,
 		served: make(chan struct{}),
@@ -75,7 +87,11 @@ func Start(ctx context.Context, addr string, sc Scenario, log *slog.Logger) (*Se
 	}()
 	s.stop = context.AfterFunc(ctx, func() { s.shutdown() }) // not Close: s.stop may not be set yet
 	log.Info("simulated imds listening", "url", s.url, "scenario", sc.String())
-	go s.logNotice(base, start)
+	if realClock {
+		go s.logNotice(base, start)
+	} else {
+		close(s.logged)
+	}
 	return s, nil
 }
 
