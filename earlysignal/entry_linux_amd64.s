@@ -16,11 +16,16 @@ TEXT _spotinit_rt0(SB),NOSPLIT|NOFRAME,$0
 	MOVQ	$1, R12		// signal number
 	XORQ	R13, R13	// mask of ignored signals
 	MOVQ	·earlyCatch(SB), R14
-	// The sigaction we install: handler, SA_RESTORER|SA_RESTART, restorer, empty mask.
+	// The sigaction we install: handler, SA_RESTORER|SA_ONSTACK|SA_RESTART,
+	// restorer, empty mask. SA_ONSTACK: the Go runtime leaves this handler
+	// in place for SIGCONT, SIGTSTP, SIGTTIN and SIGTTOU until they are
+	// registered, and a signal frame pushed onto a goroutine's small stack
+	// would write past its end; with SA_ONSTACK it goes on the thread's
+	// signal stack once the runtime has set one up.
 	LEAQ	·sigactNew(SB), BX
 	LEAQ	_spotinit_sighandler(SB), AX
 	MOVQ	AX, 0(BX)
-	MOVQ	$0x14000000, 8(BX)
+	MOVQ	$0x1C000000, 8(BX)
 	LEAQ	_spotinit_sigreturn(SB), AX
 	MOVQ	AX, 16(BX)
 	MOVQ	$0, 24(BX)

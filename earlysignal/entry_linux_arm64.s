@@ -20,11 +20,12 @@ TEXT _spotinit_rt0(SB),NOSPLIT|NOFRAME,$0
 	MOVD	$0, R20		// mask of ignored signals
 	MOVD	$·earlyCatch(SB), R2
 	MOVD	(R2), R22
-	// The sigaction we install: handler, SA_RESTART, no restorer, empty mask.
+	// The sigaction we install: handler, SA_ONSTACK|SA_RESTART, no
+	// restorer, empty mask (SA_ONSTACK: see entry_linux_amd64.s).
 	MOVD	$·sigactNew(SB), R2
 	MOVD	$_spotinit_sighandler(SB), R3
 	MOVD	R3, 0(R2)
-	MOVD	$0x10000000, R3
+	MOVD	$0x18000000, R3
 	MOVD	R3, 8(R2)
 	MOVD	ZR, 16(R2)
 	MOVD	ZR, 24(R2)
