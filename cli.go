@@ -11,12 +11,10 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/spotinit/spotinit/earlysignal"
-	"github.com/spotinit/spotinit/footprint"
 	"github.com/spotinit/spotinit/hooks"
 	"github.com/spotinit/spotinit/interruption"
 	"github.com/spotinit/spotinit/reaper"
@@ -265,44 +263,8 @@ func action(c *cli.Context) int {
 		}
 	}
 	st.watch.Start = start
-	// The trimmer exists once start-up is over (AfterStart, below); until
-	// then the polls leave their pages alone.
-	var trimmer atomic.Pointer[footprint.Trimmer]
-	st.watch.AfterPolls = func() {
-		if tr := trimmer.Load(); tr != nil {
-			tr.Drop()
-		}
-	}
 	st.sup.Notices = interruption.Watch(ctx, st.watch)
 	earlysignal.Ready() // every signal registered before the child exists
-	st.sup.AfterStart = func() {
-		// Trim once the start-up is well over, not while a short-lived
-		// child is still starting: the collection it forces competes with
-		// both for the CPU.
-		time.Sleep(time.Second)
-		// A small steady heap: IMDS polls leave garbage that the default
-		// GOGC would let grow to the runtime's 4 MiB minimum heap before
-		// collecting (RSS 5.9 -> 10.3 MiB over ten minutes of polling).
-		debug.SetGCPercent(20)
-		// Start-up is over: give its pages back (more than half of
-		// spotinit's resident memory), and again after every collection.
-		tr, err := footprint.New()
-		if err != nil {
-			log.Debug("memory not trimmed", "err", err)
-			return
-		}
-		log.Debug("memory trimmed", "advised_bytes", tr.Trim())
-		tr.AfterEachGC(ctx)
-		// And after every round of IMDS polls: a poll runs about 4 MB of
-		// the SDK's and net/http's code, which otherwise stays resident
-		// between polls (soak at a 2 s interval: RSS 8.0 MiB).
-		trimmer.Store(tr)
-		// Bring the signal path back in now, not when the first real
-		// signal has to wait for it (measured: 40-75 µs more latency on
-		// the first forward after a trim). SIGPIPE travels the whole way
-		// to the supervisor, which drops it.
-		_ = syscall.Kill(os.Getpid(), syscall.SIGPIPE)
-	}
 	res, err := supervisor.Run(ctx, st.sup)
 	if err != nil {
 		var se *supervisor.StartError

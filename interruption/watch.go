@@ -85,10 +85,6 @@ type Config struct {
 	HTTPClient *http.Client
 	// Log receives the watcher's messages; nil discards them.
 	Log *slog.Logger
-	// AfterPolls, when set, is called on the watcher's goroutine after
-	// each round of polls, just before it waits for the next: the moment
-	// when the code and garbage of a poll are no longer needed.
-	AfterPolls func()
 
 	// Test seams; zero means the default.
 	requestTimeout    time.Duration // bound on one IMDS call, token included; at most 1s
@@ -153,11 +149,10 @@ type watcher struct {
 	reprobeInterval time.Duration
 	maxBackoff      time.Duration
 
-	log        *slog.Logger
-	out        chan<- Notice
-	afterPolls func()
-	client     *imds.Client
-	hc         *http.Client
+	log    *slog.Logger
+	out    chan<- Notice
+	client *imds.Client
+	hc     *http.Client
 
 	pollers   []*poller
 	scheduled *poller // nil when not watched
@@ -228,7 +223,6 @@ func newWatcher(cfg Config, out chan<- Notice) *watcher {
 		maxBackoff:      positive(cfg.maxBackoff, defaultMaxBackoff),
 		log:             log,
 		out:             out,
-		afterPolls:      cfg.AfterPolls,
 		emitted:         map[string]time.Time{},
 		pending:         map[string]*pendingEvent{},
 		logged:          map[string]bool{},
@@ -364,9 +358,6 @@ func (w *watcher) loop(ctx context.Context) {
 		}
 		if !w.deliverDue(ctx) {
 			return
-		}
-		if w.afterPolls != nil {
-			w.afterPolls()
 		}
 		timer.Reset(time.Until(w.nextWake()))
 	}

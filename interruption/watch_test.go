@@ -920,33 +920,3 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
-
-// TestAfterPolls: AfterPolls runs after each round of polls, on the
-// watcher's goroutine, never during a request: every call sees the request
-// count unchanged until the next round.
-func TestAfterPolls(t *testing.T) {
-	t.Parallel()
-	f := newFake(t)
-	lr := newRecorder()
-	cfg := testConfig(f, lr, Spot)
-	calls := make(chan int, 100)
-	cfg.AfterPolls = func() {
-		var n int
-		f.read(func(f *fakeIMDS) { n = f.gets[pathSpot] })
-		select {
-		case calls <- n:
-		default:
-		}
-	}
-	start(t, cfg)
-	for i := 1; i <= 4; i++ {
-		select {
-		case n := <-calls:
-			if n != i {
-				t.Fatalf("call %d of AfterPolls saw %d polls of %s, want %d: one round of one poll before each call", i, n, pathSpot, i)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("AfterPolls called %d times after 5 polls", i-1)
-		}
-	}
-}

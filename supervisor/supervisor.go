@@ -104,9 +104,6 @@ type Config struct {
 	Hibernate Hibernate
 	// HookOutput receives the hooks' output lines; nil means os.Stderr.
 	HookOutput io.Writer
-	// AfterStart, if set, runs once in a goroutine of its own after the
-	// child has started (spotinit trims its memory there).
-	AfterStart func()
 }
 
 // Result is how a run ended.
@@ -265,9 +262,6 @@ func (s *run) start() error {
 	}
 	s.pid, s.exitC, s.started = pid, exitC, time.Now()
 	s.log.Info("child started", "pid", pid, "argv", argv)
-	if s.cfg.AfterStart != nil {
-		go s.cfg.AfterStart()
-	}
 	return nil
 }
 
