@@ -79,6 +79,10 @@ func flags() []cli.Flag {
 			Usage: "log format on stderr: text or json"},
 		&cli.StringFlag{Name: "log-level", EnvVars: env("log-level"), Value: "info",
 			Usage: "log level: debug, info, warn or error"},
+		// No environment variable: a SPOTINIT_CHECK left in an image or a
+		// task definition would replace the app with a diagnosis for good.
+		&cli.BoolFlag{Name: "check",
+			Usage: "diagnose instead of starting COMMAND: role, platform and stop timeout, IMDS, hooks; report on stdout, exit 0 if a graceful stop is in place, else 1"},
 
 		// Interruption notices.
 		&cli.StringFlag{Name: "imds", EnvVars: env("imds"), Value: "auto",
@@ -165,7 +169,7 @@ func (f sliceFlag) Names() []string  { return f.names }
 func run(args []string) int {
 	code := 0
 	app := newApp(func(c *cli.Context) error {
-		if c.NArg() == 0 {
+		if c.NArg() == 0 && !c.Bool("check") {
 			// The full usage, but on stderr: stdout is the app's.
 			c.App.Writer = os.Stderr
 			_ = cli.ShowAppHelp(c)
@@ -236,6 +240,9 @@ func action(c *cli.Context) int {
 	st, err := configure(c, c.Args().Slice())
 	if err != nil {
 		return reportError(os.Stderr, err)
+	}
+	if c.Bool("check") {
+		return check(st, strings.EqualFold(c.String("log-format"), "json"), os.Stdout)
 	}
 	log := st.log
 	ctx, cancel := context.WithCancel(context.Background())
@@ -347,8 +354,11 @@ func configure(c *cli.Context, argv []string) (setup, error) {
 			return st, usagef("--notice-signal %q: %v", s, err)
 		}
 	}
+	// What the image holds (the notice file's directory, the hook
+	// directory, /bin/sh) --check reports as findings, not as errors.
+	sys := !c.Bool("check")
 	noticeFile := c.String("notice-file")
-	if noticeFile != "" {
+	if noticeFile != "" && sys {
 		if err := checkParentDir(noticeFile); err != nil {
 			return st, usagef("--notice-file %q: %v", noticeFile, err)
 		}
@@ -357,12 +367,12 @@ func configure(c *cli.Context, argv []string) (setup, error) {
 	preStop := listOption(c, "pre-stop")
 	onRebalance := listOption(c, "on-rebalance")
 	preStopDir := c.String("pre-stop-dir")
-	if preStopDir != "" {
+	if preStopDir != "" && sys {
 		if err := hooks.CheckDir(preStopDir); err != nil {
 			return st, usagef("--pre-stop-dir %q: %v", preStopDir, err)
 		}
 	}
-	if len(preStop)+len(onRebalance) > 0 {
+	if len(preStop)+len(onRebalance) > 0 && sys {
 		if err := hooks.CheckShell(); err != nil {
 			return st, usagef("--pre-stop/--on-rebalance commands need /bin/sh: %v", err)
 		}
