@@ -19,6 +19,9 @@
 //     image whose configuration is the python stage of Dockerfile.example
 //     (its ENV lines, ENTRYPOINT ["/spotinit", "--"], CMD python3 /app/app.py)
 //     and used as a runc bundle;
+//   - for spotinit --check, a FROM scratch image: spotinit, a hook
+//     directory with a #!/bin/sh script and one with a static binary, no
+//     shell;
 //   - a dockerd of their own (own data root, exec root and socket, no
 //     bridge, no iptables), whose log they read;
 //   - for Dockerfile.example, a Go builder image (the host's Go toolchain, a
