@@ -19,7 +19,7 @@ type RoleReport struct {
 	Role string `json:"role"`
 	// PID1 names the program that is PID 1 when spotinit is not
 	// (from /proc/1/comm; "" when unknown).
-	PID1   string `json:"pid1,omitempty"`
+	PID1   string `json:"pid1_program,omitempty"`
 	Detail string `json:"detail"`
 }
 
