@@ -2,14 +2,12 @@ package preflight
 
 import (
 	"bytes"
-	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"github.com/spotinit/spotinit/hooks"
@@ -81,7 +79,7 @@ func program(path string, pathEnv []string, depth int) (string, *issue) {
 	switch {
 	case bytes.HasPrefix(head, []byte("#!")):
 		return interpreter(path, head, pathEnv, depth)
-	case bytes.HasPrefix(head, []byte(elf.ELFMAG)):
+	case bytes.HasPrefix(head, []byte(elfMagic)):
 		return elfLoader(path, f)
 	}
 	return "no #! line and not a binary", &issue{
@@ -139,49 +137,32 @@ func interpreter(path string, head []byte, pathEnv []string, depth int) (string,
 	return shown + " (" + detail + ")", nil
 }
 
-// elfMachines maps GOARCH to the ELF machine of binaries that run here
-// natively.
-var elfMachines = map[string]elf.Machine{
-	"amd64":   elf.EM_X86_64,
-	"arm64":   elf.EM_AARCH64,
-	"386":     elf.EM_386,
-	"arm":     elf.EM_ARM,
-	"riscv64": elf.EM_RISCV,
-	"ppc64le": elf.EM_PPC64,
-	"s390x":   elf.EM_S390,
-}
-
 // elfLoader checks an ELF binary's architecture and dynamic loader.
 func elfLoader(path string, f *os.File) (string, *issue) {
-	ef, err := elf.NewFile(f)
+	machine, loader, err := readELF(f)
 	if err != nil {
 		return "unreadable ELF", &issue{msg: fmt.Sprintf("%s is not a valid ELF binary: %v", path, err), fix: "rebuild it", code: 126}
 	}
-	defer ef.Close()
 	var note string
-	if want, ok := elfMachines[runtime.GOARCH]; ok && ef.Machine != want {
+	if want := nativeMachine(); want != 0 && machine != want {
 		// With binfmt_misc and qemu it may still run, slowly.
-		note = fmt.Sprintf(", built for %s, not %s", ef.Machine, want)
+		name := elfMachines[machine]
+		if name == "" {
+			name = fmt.Sprintf("machine %d", machine)
+		}
+		note = fmt.Sprintf(", built for %s, not %s", name, elfMachines[want])
 	}
-	for _, p := range ef.Progs {
-		if p.Type != elf.PT_INTERP {
-			continue
-		}
-		b, err := io.ReadAll(io.LimitReader(p.Open(), 4096))
-		if err != nil {
-			return "ELF with an unreadable loader name", nil
-		}
-		loader := strings.TrimRight(string(b), "\x00")
-		if _, err := os.Stat(loader); err != nil {
-			return "ELF, loader " + loader + " missing", &issue{
-				msg:  fmt.Sprintf("%s needs the dynamic loader %s, which is missing in this image: exec fails with \"no such file or directory\"", path, loader),
-				fix:  "build it statically (Go: CGO_ENABLED=0) or add its C library to the image",
-				code: 127,
-			}
-		}
-		return "ELF, loader " + loader + note, nil
+	if loader == "" {
+		return "static ELF" + note, nil
 	}
-	return "static ELF" + note, nil
+	if _, err := os.Stat(loader); err != nil {
+		return "ELF, loader " + loader + " missing", &issue{
+			msg:  fmt.Sprintf("%s needs the dynamic loader %s, which is missing in this image: exec fails with \"no such file or directory\"", path, loader),
+			fix:  "build it statically (Go: CGO_ENABLED=0) or add its C library to the image",
+			code: 127,
+		}
+	}
+	return "ELF, loader " + loader + note, nil
 }
 
 func unwrapPath(err error) error {
