@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/spotinit/spotinit/hooks"
+	"github.com/spotinit/spotinit/interruption"
 	"github.com/spotinit/spotinit/supervisor"
 	"golang.org/x/sys/unix"
 )
@@ -191,7 +192,7 @@ func checkHooks(cfg *Config, r *Report) {
 		fix   string
 	}{
 		{"pre-stop", cfg.PreStop, "or move the command into an executable file in --pre-stop-dir, which runs without a shell"},
-		{"on-rebalance", cfg.OnRebalance, "or use an image that has it"},
+		{"on-rebalance", cfg.OnRebalance, ""},
 	} {
 		for _, h := range set.hooks {
 			er := ExecReport{Kind: set.kind, Name: h.Name, Path: h.Path}
@@ -202,11 +203,18 @@ func checkHooks(cfg *Config, r *Report) {
 			er.Detail, iss = program(h.Path, env, 0)
 			er.OK = iss == nil
 			if iss != nil {
-				r.add(Problem, "hooks", fmt.Sprintf("--%s %q runs with %s, and %s: it will fail", set.kind, er.Command, h.Path, iss.msg),
-					iss.fix+"; "+set.fix)
+				fix := iss.fix
+				if set.fix != "" {
+					fix += "; " + set.fix
+				}
+				r.add(Problem, "hooks", fmt.Sprintf("--%s %q runs with %s, and %s: it will fail", set.kind, er.Command, h.Path, iss.msg), fix)
 			}
 			r.Hooks = append(r.Hooks, er)
 		}
+	}
+	if len(cfg.OnRebalance) > 0 && !hasKind(cfg.Kinds, interruption.Rebalance) {
+		r.add(Warning, "hooks", "--on-rebalance hooks will never run: --notices does not watch rebalance recommendations",
+			"add rebalance to --notices (SPOTINIT_NOTICES=spot,asg,rebalance)")
 	}
 	if cfg.PreStopDir != "" {
 		checkHookDir(cfg.PreStopDir, env, r)

@@ -138,6 +138,7 @@ func TestHooks(t *testing.T) {
 	wantFinding(t, &r, Problem, "hooks", dir+"/20-noexec is not executable", "it will be skipped at a stop", "chmod +x "+dir+"/20-noexec")
 	wantFinding(t, &r, Problem, "hooks", dir+"/30-bash starts with #!/nonexistent/bash", "it will fail at a stop")
 	wantFinding(t, &r, Problem, "hooks", dir+"/40-dangling is missing", "skipped")
+	wantFinding(t, &r, Warning, "hooks", "--on-rebalance hooks will never run: --notices does not watch rebalance recommendations")
 	if n := len(findings(&r, Problem, "hooks")); n != 4 {
 		t.Errorf("%d hook problems:\n%s", n, dump(&r))
 	}
