@@ -202,7 +202,8 @@ func (c *client) do(ctx context.Context, method, path string, hdr map[string]str
 	}
 	start := time.Now()
 	resp, err := c.hc.Do(req)
-	if err == nil {
+	answered := err == nil // the status line and headers came
+	if answered {
 		p.Status = resp.StatusCode
 		p.body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody))
 		resp.Body.Close()
@@ -214,7 +215,16 @@ func (c *client) do(ctx context.Context, method, path string, hdr map[string]str
 		p.Status = 0
 		p.body = nil
 		p.Error = wireError(err, p.Connected, c.timeout)
-		p.hung = p.Connected && (errors.Is(err, context.DeadlineExceeded) || isTimeout(err)) && !errors.Is(ctx.Err(), context.Canceled)
+		if answered {
+			p.Error = "the answer was cut short: " + p.Error
+			if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+				p.Error = fmt.Sprintf("the answer began but did not end within %s", c.timeout)
+			}
+		}
+		// Connected, request sent, not a byte of answer in time: what a
+		// dropped answer looks like from here.
+		p.hung = !answered && p.Connected && (errors.Is(err, context.DeadlineExceeded) || isTimeout(err)) &&
+			!errors.Is(ctx.Err(), context.Canceled)
 	}
 	return p
 }
@@ -344,6 +354,11 @@ func tokenOK(cfg *Config, r *Report, ir *IMDSReport, tok *Probe) bool {
 		r.add(Problem, "imds",
 			fmt.Sprintf("the IMDSv2 token request (PUT %s%s) connected but got no answer within %s: the instance's HttpPutResponseHopLimit (1 by default) drops the answer before it reaches this container", ep, tokenPath, cfg.probeTimeout),
 			hopLimitFix(r.Platform.Name))
+		return false
+	case tok.Status == 0 && tok.Connected:
+		r.add(Problem, "imds", fmt.Sprintf("the IMDSv2 token request (PUT %s%s) failed: %s", ep, tokenPath, tok.Error),
+			"find what disturbs IMDS's answers here (a proxy, a firewall, an overloaded instance)")
+		ir.Decision = "not usable: the token request fails"
 		return false
 	case tok.Status == 0:
 		level := Severity("") // off EC2, nothing answers: auto skips IMDS quietly

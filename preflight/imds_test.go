@@ -124,6 +124,17 @@ func TestIMDSTokenHang(t *testing.T) {
 	}
 }
 
+// TestIMDSTokenDrip: an answer that starts but does not finish in time is
+// a failing IMDS, not the hop-limit trap (whose answers never start).
+func TestIMDSTokenDrip(t *testing.T) {
+	t.Parallel()
+	r := probe(t, interruption.On, "fault=token:drip=300ms", nil)
+	wantFinding(t, &r, Problem, "imds", "token request (PUT", "failed: the answer began but did not end within 2s")
+	if len(r.Findings) != 1 || strings.Contains(dump(&r), "HopLimit") {
+		t.Errorf("findings:\n%s", dump(&r))
+	}
+}
+
 func TestIMDSForbidden(t *testing.T) {
 	t.Parallel()
 	// auto: IMDS turned off for the instance is what auto is for, but
