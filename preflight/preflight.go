@@ -132,6 +132,7 @@ func (r *Report) add(s Severity, area, msg, fix string) {
 // in JSON too, as the stop report's durations do.
 type Duration time.Duration
 
+// String writes the duration as time.Duration does.
 func (d Duration) String() string { return time.Duration(d).String() }
 
 // MarshalJSON writes the duration as a string.
