@@ -179,7 +179,9 @@ func checkTiming(cfg *Config, r *Report) TimingReport {
 			fmt.Sprintf("--stop-timeout %s is beyond %s's longest stop timeout, %s: its SIGKILL comes first, unlogged", stop, ru.title, ru.maxStop),
 			fmt.Sprintf("set --stop-timeout %s and %s", ru.maxStop, fmt.Sprintf(ru.raise, secs(ru.maxStop))))
 	case ru.defaultStop > 0 && stop > ru.defaultStop:
-		r.add(Problem, "timing",
+		// A warning, not a problem: no runtime tells a container its stop
+		// timeout, so a user who did raise it could never pass the check.
+		r.add(Warning, "timing",
 			fmt.Sprintf("--stop-timeout %s is longer than %s's default stop timeout, %s: unless it was raised, its SIGKILL comes %s before spotinit's, unlogged", stop, ru.title, ru.defaultStop, stop-margin-ru.defaultStop),
 			fmt.Sprintf("%s; or set --stop-timeout %s", fmt.Sprintf(ru.raise, secs(stop)), ru.defaultStop))
 	}

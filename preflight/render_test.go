@@ -33,11 +33,11 @@ func TestWriteText(t *testing.T) {
 		"  instance-id                          200 ",
 		`hooks     pre-stop[1] "sleep 1": /nonexistent/sh: missing`,
 		"command   sh: /usr/bin/sh: ",
-		"problem: timing: --stop-timeout 45s is longer than Kubernetes's default stop timeout, 30s",
+		"warning: timing: --stop-timeout 45s is longer than Kubernetes's default stop timeout, 30s",
 		"; fix: set terminationGracePeriodSeconds: 45 in the pod spec; or set --stop-timeout 30s\n",
 		`problem: hooks: --pre-stop "sleep 1" runs with /nonexistent/sh, and /nonexistent/sh is missing in this image: it will fail; fix: `,
 		"warning: imds: a Spot interruption notice is active",
-		"\nnot ready: 2 problems, 1 warning: a graceful stop is not assured here\n",
+		"\nnot ready: 1 problem, 2 warnings: a graceful stop is not assured here\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("want %q in:\n%s", want, out)
