@@ -38,15 +38,15 @@ func TestDeadlines(t *testing.T) {
 		end       string   // when the run ended
 		code      int
 		killed    bool
-		errorLine string // what the one ERROR line says; "": none
-		warnLine  string // a WARN line that must be there
+		errorLine string   // what the one ERROR line says; "": none
+		logs      []string // what other log lines must say
 	}{
 		// deadline = first stop signal + StopTimeout - KillMargin
 		{
 			name: "stop signal", stop: 30 * sec, margin: 2 * sec,
 			events:   []event{sigAt(10*sec, syscall.SIGTERM)},
 			deadline: "38s", childGot: []string{"10s SIGTERM", "10s SIGCONT", "38s SIGKILL"},
-			end: "38s", code: 137, killed: true, warnLine: `msg="deadline reached, sent SIGKILL" pid=100 waited=28s`,
+			end: "38s", code: 137, killed: true, logs: []string{`msg="deadline reached, sent SIGKILL" pid=100 waited=28s`},
 		},
 		{
 			name: "SIGINT is a stop signal", stop: 30 * sec, margin: 2 * sec,
@@ -164,6 +164,56 @@ func TestDeadlines(t *testing.T) {
 			deadline: "none", hookEnd: "11s", end: "12s", code: 0,
 		},
 
+		// grace after SIGKILL = max(KillMargin/2, 1s), ended by the reaper's
+		// report of the child: the exit reported is always the real one.
+		{
+			name: "margin 0: the child's report after SIGKILL is waited for", stop: 30 * sec, margin: 0,
+			child:    fakeProc{onKill: "zombie"},
+			events:   []event{sigAt(0, syscall.SIGTERM), reaped(30*sec + 5*ms)},
+			deadline: "30s", childGot: []string{"30s SIGKILL"}, end: "30.005s", code: 137, killed: true,
+			logs: []string{`msg="child exited" pid=100 signal=SIGKILL code=137`, `child="signal SIGKILL" code=137 killed=true`},
+		},
+		{
+			name: "margin 0: a last reap at the end of the grace finds the child", stop: 30 * sec, margin: 0,
+			child:    fakeProc{onKill: "zombie"},
+			events:   []event{sigAt(0, syscall.SIGTERM)},
+			deadline: "30s", end: "31s", code: 137, killed: true,
+			logs: []string{`child="signal SIGKILL" code=137 killed=true`},
+		},
+		{
+			name: "margin 0: a child stuck in uninterruptible sleep is named with its state", stop: 30 * sec, margin: 0,
+			child:    fakeProc{onKill: "stuck"},
+			events:   []event{sigAt(0, syscall.SIGTERM)},
+			deadline: "30s", end: "31s", code: 137, killed: true,
+			errorLine: `msg="child did not exit after SIGKILL" pid=100 state="D (disk sleep)"`,
+			logs:      []string{`child=unknown code=137 killed=true`},
+		},
+		{
+			name: "the grace is the floor at the default margin", stop: 30 * sec, margin: 2 * sec,
+			child:    fakeProc{onKill: "stuck"},
+			events:   []event{sigAt(10*sec, syscall.SIGTERM)},
+			deadline: "38s", end: "39s", code: 137, killed: true, errorLine: `state="D (disk sleep)"`,
+		},
+		{
+			name: "the grace is half the margin above the floor", stop: 30 * sec, margin: 10 * sec,
+			child:    fakeProc{onKill: "stuck"},
+			events:   []event{sigAt(0, syscall.SIGTERM)},
+			deadline: "20s", end: "25s", code: 137, killed: true, errorLine: `state="D (disk sleep)"`,
+		},
+		{
+			name: "the descendants get the same grace after SIGKILL", stop: 30 * sec, margin: 0,
+			desc:     []fakeProc{{name: "d1", onKill: "stuck"}},
+			events:   []event{exits(10*sec, 0)},
+			deadline: "40s", descGot: []string{"40s SIGKILL"}, end: "41s", code: 0,
+			logs: []string{`msg="descendants left after SIGKILL" count=1`},
+		},
+		{
+			name: "descendants reported within the grace end the run", stop: 30 * sec, margin: 0,
+			desc:     []fakeProc{{name: "d1", onKill: "zombie"}},
+			events:   []event{exits(10*sec, 0), reaped(40*sec + 5*ms)},
+			deadline: "40s", descGot: []string{"40s SIGKILL"}, end: "40.005s", code: 0,
+		},
+
 		// The rest of the tree after the child: child's exit + StopTimeout -
 		// KillMargin when no stop is running, capped by a notice deadline.
 		{
@@ -171,7 +221,7 @@ func TestDeadlines(t *testing.T) {
 			desc:     []fakeProc{{name: "d1"}},
 			events:   []event{exits(10*sec, 3)},
 			deadline: "38s", descGot: []string{"10s SIGTERM", "10s SIGCONT", "38s SIGKILL"}, end: "38s", code: 3,
-			warnLine: `msg="deadline reached, killed descendants" count=1`,
+			logs: []string{`msg="deadline reached, killed descendants" count=1`},
 		},
 		{
 			name: "a notice caps the descendants' deadline", stop: 30 * sec, margin: 2 * sec,
@@ -252,8 +302,10 @@ func TestDeadlines(t *testing.T) {
 			case tc.errorLine != "" && (len(errs) != 1 || !strings.Contains(errs[0], tc.errorLine)):
 				t.Errorf("ERROR lines %q, want one with %q", errs, tc.errorLine)
 			}
-			if tc.warnLine != "" && !strings.Contains(logs, tc.warnLine) {
-				t.Errorf("no WARN line with %q", tc.warnLine)
+			for _, l := range tc.logs {
+				if !strings.Contains(logs, l) {
+					t.Errorf("no log line with %q", l)
+				}
 			}
 			if t.Failed() {
 				t.Logf("log:\n%s", logs)

@@ -281,7 +281,13 @@ func newHarness(t *testing.T, cfg Config, child fakeProc, desc ...fakeProc) *har
 	cfg.Argv = []string{"/app"}
 	cfg.Env = []string{}
 	cfg.Stop, cfg.Signals, cfg.Notices = h.stop, h.other, h.notices
-	cfg.Log = slog.New(slog.NewTextHandler(&h.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg.Log = slog.New(slog.NewTextHandler(&h.log, &slog.HandlerOptions{Level: slog.LevelDebug,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.Attr{} // the wall clock's: meaningless here
+			}
+			return a
+		}}))
 	cfg.clock, cfg.procs, cfg.kern, cfg.runHooks = clk, h.w, h.w, h.w.runHooks
 	s, err := newRun(cfg)
 	if err != nil {

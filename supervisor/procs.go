@@ -56,6 +56,21 @@ func procState(pid int) string {
 	return state
 }
 
+// stateName spells out a state letter of /proc/PID/stat for the log.
+func stateName(state string) string {
+	name, ok := map[string]string{
+		"R": "running", "S": "sleeping", "D": "disk sleep", "T": "stopped", "t": "tracing stop",
+		"X": "dead", "Z": "zombie", "P": "parked", "I": "idle",
+	}[state]
+	switch {
+	case state == "":
+		return "gone"
+	case ok:
+		return state + " (" + name + ")"
+	}
+	return state
+}
+
 // readStat returns the parent pid of pid and its state letter.
 func readStat(pid int) (ppid int, state string, ok bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")

@@ -34,9 +34,10 @@
 // At the deadline spotinit sends SIGKILL to what is left, and waits for the
 // reaper to report it for at most
 //
-//	grace after SIGKILL = KillMargin/2
+//	grace after SIGKILL = max(KillMargin/2, 1s)
 //
-// then exits, before the runtime (or EC2) would have used force. When the
+// and exits as soon as it has (with the child's real status), normally
+// KillMargin before the runtime (or EC2) would have used force. When the
 // child exits on its own before any of this, the rest of the tree gets
 // SIGTERM, then SIGKILL and the same grace at
 //
@@ -522,21 +523,48 @@ func (s *run) onDeadline() {
 		s.state = killing
 		s.log.Warn("deadline reached, killed descendants", "count", n)
 		s.graceAfterKill()
-	default: // killing: the tree did not go away after SIGKILL in time
+	default: // killing: the grace after SIGKILL is over
 		if !s.exited {
-			s.log.Error("child did not exit after SIGKILL", "pid", s.pid)
+			s.takeExit()
+		}
+		switch {
+		case !s.exited:
+			// Not even a zombie: the kernel has not let it die, which a
+			// process in uninterruptible sleep (state D) can do for ever.
+			s.log.Error("child did not exit after SIGKILL", "pid", s.pid, "state", stateName(s.kern.State(s.pid)))
 			s.exit = reaper.Exit{Pid: s.pid, Status: syscall.WaitStatus(syscall.SIGKILL)}
-		} else {
+		case !s.done:
 			s.log.Warn("descendants left after SIGKILL", "count", len(s.kern.Descendants()))
 		}
 		s.done = true
 	}
 }
 
-// graceAfterKill bounds the wait for SIGKILLed processes to be reaped, so
-// that spotinit still exits before the runtime's own SIGKILL.
+// killGrace is the floor of the grace after SIGKILL, whatever the margin. A
+// SIGKILLed process is normally reported within a millisecond; freeing a
+// large memory takes longer (about 30 ms a GiB on our 2-core test machines:
+// 240-300 ms for 8 GiB), so a second covers some 30 GiB. It is KillMargin/2
+// at the default margin, and the wait ends at the report: only a process
+// that really did not die waits it out.
+const killGrace = time.Second
+
+// graceAfterKill bounds the wait for SIGKILLed processes to be reaped (the
+// package doc has the formula).
 func (s *run) graceAfterKill() {
-	s.setTimer(s.clock.Now().Add(s.cfg.KillMargin / 2))
+	s.setTimer(s.clock.Now().Add(max(s.cfg.KillMargin/2, killGrace)))
+}
+
+// takeExit takes the child's exit if the reaper has it at the end of the
+// grace: it may wait in exitC beside the timer that just fired, or the
+// child may be a zombie whose SIGCHLD the reaper has not handled yet.
+func (s *run) takeExit() {
+	s.procs.Reap()
+	select {
+	case e := <-s.exitC:
+		s.exitC = nil
+		s.onChildExit(e)
+	default:
+	}
 }
 
 // killTree sends SIGKILL to the child's group and every descendant (hooks
