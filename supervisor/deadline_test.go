@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotinit/spotinit/earlysignal"
 	"github.com/spotinit/spotinit/hooks"
 )
 
@@ -311,5 +312,35 @@ func TestDeadlines(t *testing.T) {
 				t.Logf("log:\n%s", logs)
 			}
 		})
+	}
+}
+
+// TestForwarding: every signal the table forwards reaches the child, the
+// job-control stops stop spotinit too, and nothing else is forwarded
+// (above all SIGURG, SIGCHLD and SIGPIPE).
+func TestForwarding(t *testing.T) {
+	for n := 1; n <= 64; n++ {
+		sig := syscall.Signal(n)
+		if isStop(sig) || sig == syscall.SIGKILL || sig == syscall.SIGSTOP {
+			continue // the stop sequence has its own rows; these two cannot be caught
+		}
+		h := newHarness(t, Config{StopTimeout: 30 * sec, KillMargin: 2 * sec}, fakeProc{})
+		h.play([]event{sigAt(sec, sig)})
+		name := SignalName(sig)
+		got := slices.Contains(h.received("child"), "1s "+name)
+		if want := earlysignal.Is(sig, earlysignal.Forwarded); got != want {
+			t.Errorf("%s forwarded: %v, want %v", name, got, want)
+		}
+		stopped := slices.Contains(h.received("self"), "1s SIGSTOP")
+		if want := earlysignal.Is(sig, earlysignal.JobStop); stopped != want {
+			t.Errorf("%s stopped spotinit: %v, want %v", name, stopped, want)
+		}
+		if sig == syscall.SIGURG || sig == syscall.SIGCHLD || sig == syscall.SIGPIPE {
+			if got {
+				t.Errorf("%s was forwarded", name)
+			}
+		}
+		h.play([]event{exits(2*sec, 0)})
+		h.runOut()
 	}
 }

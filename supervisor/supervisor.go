@@ -366,7 +366,7 @@ func (s *run) result() Result {
 
 func (s *run) onSignal(got os.Signal) {
 	sig, ok := got.(syscall.Signal)
-	if !ok || !forwarded[sig] {
+	if !ok || !Forwarded(sig) {
 		s.log.Debug("signal not forwarded", "signal", got)
 		return
 	}
