@@ -13,29 +13,23 @@ package earlysignal
 import (
 	"os"
 	"os/signal"
+	"slices"
 	"sync/atomic"
 	"syscall"
 )
 
-// StopSignals are the signals that start spotinit's stop sequence. They get a
-// channel of their own so that a flood of other signals can never crowd one
-// out.
-var StopSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT}
+// StopSignals are the signals that start spotinit's stop sequence (see the
+// table in table.go). They get a channel of their own so that a flood of
+// other signals can never crowd one out.
+var StopSignals = notifyList(func(h Handling) bool { return h&StartsStop != 0 })
 
 // OtherSignals are the other signals spotinit catches: the ones it forwards
-// and SIGPIPE, which is caught only so that a write to a closed stderr
-// returns EPIPE instead of killing spotinit (the Go runtime raises SIGPIPE
-// for fds 1 and 2 when nobody is notified for it).
-var OtherSignals = []os.Signal{
-	syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2,
-	syscall.SIGWINCH, syscall.SIGCONT, syscall.SIGALRM, syscall.SIGPWR,
-	syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGPIPE,
-}
+// and SIGPIPE.
+var OtherSignals = notifyList(func(h Handling) bool { return h&StartsStop == 0 })
 
-// fatal are the signals that end a Go program nobody has registered for
-// (the runtime's SigKill and SigThrow kinds): these must be caught in init.
-// The others are only dropped by the runtime until registered.
-var fatal = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT}
+// fatal are the signals that end a Go program nobody has registered for:
+// these must be caught in init.
+var fatal = notifyList(func(h Handling) bool { return h&Fatal != 0 })
 
 // The channels are package state because init must put them somewhere; they
 // are written only by the runtime's signal delivery and read by the one
@@ -65,7 +59,7 @@ func init() {
 	handOn()
 	go func() {
 		for _, s := range OtherSignals {
-			if s != syscall.SIGHUP && s != syscall.SIGQUIT {
+			if !slices.Contains(fatal, s) { // those are registered already
 				signal.Notify(otherC, s)
 			}
 		}
@@ -114,13 +108,4 @@ func Renotify(sigs ...os.Signal) {
 			signal.Notify(otherC, s)
 		}
 	}
-}
-
-func isStop(s os.Signal) bool {
-	for _, t := range StopSignals {
-		if s == t {
-			return true
-		}
-	}
-	return false
 }

@@ -3,7 +3,6 @@ package earlysignal
 import (
 	"os"
 	"os/signal"
-	"slices"
 	"syscall"
 )
 
@@ -25,9 +24,9 @@ var (
 	sigactNew [4]uint64
 )
 
-// earlyCatch is the set the stub catches (when still SIG_DFL): the signals
-// init hands to the channels. A constant expression, so it is in the binary's
-// data before anything runs.
+// earlyCatch is the set the stub catches (when still SIG_DFL): the table's
+// Early signals. A constant expression, so it is in the binary's data before
+// anything runs; TestEarlyCatchMatchesTable keeps it equal to the table.
 var earlyCatch uint64 = 1<<(syscall.SIGTERM-1) | 1<<(syscall.SIGINT-1) |
 	1<<(syscall.SIGHUP-1) | 1<<(syscall.SIGQUIT-1) | 1<<(syscall.SIGUSR1-1) |
 	1<<(syscall.SIGUSR2-1) | 1<<(syscall.SIGWINCH-1) | 1<<(syscall.SIGCONT-1) |
@@ -71,7 +70,7 @@ func caughtIgnored() []os.Signal {
 	sigs, _ := StartIgnored()
 	var out []os.Signal
 	for _, s := range sigs {
-		if isStop(s) || slices.Contains(OtherSignals, os.Signal(s)) {
+		if isCaught(s) {
 			out = append(out, s)
 		}
 	}

@@ -76,8 +76,9 @@ func (s *run) startHooks(h *hookRun, kind string, list []hooks.Hook, ev hookEven
 		Output:  s.cfg.HookOutput,
 		Log:     s.log,
 	}
+	run := s.runHooks
 	go func(done chan<- []hooks.Result) {
-		done <- hooks.Run(s.hooksCtx, cfg, list, deadline)
+		done <- run(s.hooksCtx, cfg, list, deadline)
 	}(h.done)
 }
 

@@ -92,27 +92,27 @@ func noticeEvent(n interruption.Notice) hookEvent {
 	return hookEvent{event: string(n.Kind), action: n.Action, at: at, deadline: n.Deadline}
 }
 
-// hookDeadline bounds hooks started by a notice: the instance's deadline,
-// less the margin, less the child's reserve when the child is still to be
-// stopped; zero (the hook timeout alone) when no deadline is known.
+// hookDeadline bounds hooks started by a notice (the package doc has the
+// formula); zero (the hook timeout alone) when no deadline is known.
 func (s *run) hookDeadline() time.Time {
 	if s.instanceDeadline.IsZero() {
 		return time.Time{}
 	}
 	d := s.instanceDeadline.Add(-s.cfg.KillMargin)
 	// A deadline already past still gives each hook a moment.
-	return atLeast(d.Add(-reserve(time.Until(d))), time.Now().Add(time.Second))
+	now := s.clock.Now()
+	return atLeast(d.Add(-reserve(d.Sub(now))), now.Add(time.Second))
 }
 
 // stopForNotice starts the stop sequence on spotinit's own initiative
-// (StopOnNotice): the child's stop signal, then SIGKILL at
-// min(notice deadline, now + StopTimeout) - KillMargin.
+// (StopOnNotice): the child's stop signal, then SIGKILL at the deadline that
+// beginStop caps by the notice's.
 func (s *run) stopForNotice() {
 	to := syscall.SIGTERM
 	if r, ok := s.cfg.Rewrite[syscall.SIGTERM]; ok {
 		to = r
 	}
-	s.beginStop(s.trigger, to, time.Now().Add(s.cfg.StopTimeout-s.cfg.KillMargin))
+	s.beginStop(s.trigger, to, s.clock.Now().Add(s.cfg.StopTimeout-s.cfg.KillMargin))
 }
 
 // noteDeadline records a notice's deadline; an earlier one also pulls in a

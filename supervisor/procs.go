@@ -30,8 +30,8 @@ func descendants() []int {
 		if err != nil {
 			continue
 		}
-		ppid, zombie, ok := readStat(pid)
-		if !ok || zombie {
+		ppid, state, ok := readStat(pid)
+		if !ok || state == "Z" {
 			continue
 		}
 		children[ppid] = append(children[ppid], pid)
@@ -49,44 +49,66 @@ func descendants() []int {
 	return out
 }
 
-// readStat returns the parent pid of pid and whether it is a zombie.
-func readStat(pid int) (ppid int, zombie, ok bool) {
+// procState returns the state letter of pid in /proc/PID/stat ("R", "S",
+// "D", "Z", …), or "" when there is no such process.
+func procState(pid int) string {
+	_, state, _ := readStat(pid)
+	return state
+}
+
+// stateName spells out a state letter of /proc/PID/stat for the log.
+func stateName(state string) string {
+	name, ok := map[string]string{
+		"R": "running", "S": "sleeping", "D": "disk sleep", "T": "stopped", "t": "tracing stop",
+		"X": "dead", "Z": "zombie", "P": "parked", "I": "idle",
+	}[state]
+	switch {
+	case state == "":
+		return "gone"
+	case ok:
+		return state + " (" + name + ")"
+	}
+	return state
+}
+
+// readStat returns the parent pid of pid and its state letter.
+func readStat(pid int) (ppid int, state string, ok bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, false, false
+		return 0, "", false
 	}
 	// The command name is in parentheses and may itself contain ") ":
 	// the fields that follow start after the last ')'.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, false, false
+		return 0, "", false
 	}
 	f := bytes.Fields(b[i+1:])
 	if len(f) < 2 {
-		return 0, false, false
+		return 0, "", false
 	}
 	ppid, err = strconv.Atoi(string(f[1]))
 	if err != nil {
-		return 0, false, false
+		return 0, "", false
 	}
-	return ppid, string(f[0]) == "Z", true
+	return ppid, string(f[0]), true
 }
 
 // signalDescendants sends sig to every descendant of spotinit and returns
 // how many it signalled. As PID 1 of a PID namespace that is kill(-1), which
 // reaches every process in the namespace but spotinit; otherwise each
 // descendant found in /proc (never kill(-1) outside a namespace of our own).
-func signalDescendants(sig syscall.Signal, pid1 bool) int {
-	ds := descendants()
-	if pid1 {
-		if err := syscall.Kill(-1, sig); err != nil {
+func (s *run) signalDescendants(sig syscall.Signal) int {
+	ds := s.kern.Descendants()
+	if s.pid1 {
+		if err := s.kern.Kill(-1, sig); err != nil {
 			return 0 // ESRCH: nobody left
 		}
 		return len(ds)
 	}
 	n := 0
 	for _, p := range ds {
-		if syscall.Kill(p, sig) == nil {
+		if s.kern.Kill(p, sig) == nil {
 			n++
 		}
 	}

@@ -6,32 +6,25 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/spotinit/spotinit/earlysignal"
 	"golang.org/x/sys/unix"
 )
 
-// forwarded is the allow-list of signals that reach the child. Everything
-// else that spotinit catches stays with spotinit; above all the Go runtime's
-// own SIGURG (goroutine preemption) and SIGCHLD are never forwarded.
-var forwarded = map[syscall.Signal]bool{
-	syscall.SIGTERM: true, syscall.SIGINT: true, syscall.SIGHUP: true,
-	syscall.SIGQUIT: true, syscall.SIGUSR1: true, syscall.SIGUSR2: true,
-	syscall.SIGWINCH: true, syscall.SIGCONT: true, syscall.SIGALRM: true,
-	syscall.SIGPWR: true, syscall.SIGTSTP: true, syscall.SIGTTIN: true,
-	syscall.SIGTTOU: true,
-}
+// What spotinit does with each signal is written once, in earlysignal's
+// table; these read it.
 
-// Forwarded reports whether spotinit forwards sig to the child.
-func Forwarded(sig syscall.Signal) bool { return forwarded[sig] }
+// Forwarded reports whether spotinit forwards sig to the child: an
+// allow-list. Everything else that spotinit catches stays with spotinit;
+// above all the Go runtime's own SIGURG (goroutine preemption) and SIGCHLD
+// are never forwarded.
+func Forwarded(sig syscall.Signal) bool { return earlysignal.Is(sig, earlysignal.Forwarded) }
 
 // isStop reports whether sig starts the stop sequence.
-func isStop(sig syscall.Signal) bool { return sig == syscall.SIGTERM || sig == syscall.SIGINT }
+func isStop(sig syscall.Signal) bool { return earlysignal.Is(sig, earlysignal.StartsStop) }
 
-// isJobStop reports whether sig is a terminal job-control stop: like
-// dumb-init, spotinit forwards it and then stops itself, so that a shell
-// running spotinit sees its job stop.
-func isJobStop(sig syscall.Signal) bool {
-	return sig == syscall.SIGTSTP || sig == syscall.SIGTTIN || sig == syscall.SIGTTOU
-}
+// isJobStop reports whether sig is a terminal job-control stop: spotinit
+// forwards it and then stops itself.
+func isJobStop(sig syscall.Signal) bool { return earlysignal.Is(sig, earlysignal.JobStop) }
 
 // ParseSignal parses a signal name with or without the SIG prefix, in any
 // case ("TERM", "sigterm", "SIGTERM"), or a number from 1 to 64.

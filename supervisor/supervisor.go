@@ -9,26 +9,50 @@
 // never exits the process, and never lets a failed kill, a hook or a log
 // write end the run.
 //
-// The shutdown arithmetic: the container runtime sends SIGTERM and, StopTimeout
+// The shutdown arithmetic, written out here once (TestDeadlines has a row
+// for each formula). The container runtime sends SIGTERM and, StopTimeout
 // later, SIGKILL. spotinit keeps KillMargin for itself, so the deadline is
 //
 //	deadline = first stop signal + StopTimeout - KillMargin
 //
-// capped by an interruption notice's own deadline, when one is known:
+// (a later stop signal is forwarded but never moves it), capped by an
+// interruption notice's own deadline when one is known, and pulled in, never
+// pushed out, by a notice that moves it earlier:
 //
 //	deadline = min(deadline, notice deadline - KillMargin)
 //
-// and at the deadline spotinit sends SIGKILL to what is left, logs it, reaps
-// and exits, KillMargin before the runtime (or EC2) would have used force.
 // With StopOnNotice a notice starts the stop itself, after the pre-stop
-// hooks: deadline = min(notice deadline, hooks' end + StopTimeout) -
-// KillMargin. When the child exits on its own before any of this, the rest
-// of the tree gets StopTimeout - KillMargin counted from that exit.
+// hooks:
 //
-// Pre-stop hooks that run before the child is signalled (a stop signal
-// without PreStopParallel) end by deadline - reserve, where reserve =
-// min(5s, budget/4), so the child always gets part of the budget for its own
-// shutdown.
+//	deadline = min(notice deadline, hooks' end + StopTimeout) - KillMargin
+//
+// A deadline already past when the stop starts (a late notice) still leaves
+// the child a moment:
+//
+//	deadline = max(deadline, stop start + min(1s, StopTimeout - KillMargin))
+//
+// At the deadline spotinit sends SIGKILL to what is left, and waits for the
+// reaper to report it for at most
+//
+//	grace after SIGKILL = max(KillMargin/2, 1s)
+//
+// and exits as soon as it has (with the child's real status), normally
+// KillMargin before the runtime (or EC2) would have used force. When the
+// child exits on its own before any of this, the rest of the tree gets
+// SIGTERM, then SIGKILL and the same grace at
+//
+//	deadline = min(child's exit + StopTimeout, notice deadline) - KillMargin
+//
+// The pre-stop hooks leave the child part of the budget when it is still to
+// be stopped: those that run before it is signalled (a stop signal without
+// PreStopParallel) end by
+//
+//	hooks' deadline = deadline - reserve(deadline - stop start)
+//	reserve(budget) = min(5s, budget/4)
+//
+// and those a notice starts, with d = notice deadline - KillMargin, by
+//
+//	hooks' deadline = max(d - reserve(d - notice), notice + 1s)
 package supervisor
 
 import (
@@ -104,6 +128,12 @@ type Config struct {
 	Hibernate Hibernate
 	// HookOutput receives the hooks' output lines; nil means os.Stderr.
 	HookOutput io.Writer
+
+	// The seams (seams.go); nil means the real thing.
+	clock    clock      // nil: the wall clock
+	procs    procs      // nil: Reaper
+	kern     kernel     // nil: kill(2) and /proc
+	runHooks hookRunner // nil: hooks.Run
 }
 
 // Result is how a run ended.
@@ -148,7 +178,7 @@ func (cfg *Config) Validate() error {
 	if cfg.HookTimeout < 0 {
 		return fmt.Errorf("hook timeout %s must not be negative", cfg.HookTimeout)
 	}
-	if cfg.Reaper == nil {
+	if cfg.Reaper == nil && cfg.procs == nil {
 		return errors.New("no reaper")
 	}
 	return nil
@@ -167,10 +197,44 @@ const (
 // rest of the process tree are gone. It returns a *StartError when the child
 // cannot be started.
 func Run(ctx context.Context, cfg Config) (Result, error) {
-	if err := cfg.Validate(); err != nil {
+	s, err := newRun(cfg)
+	if err != nil {
 		return Result{}, err
 	}
-	s := &run{cfg: cfg, log: cfg.Log, pid1: os.Getpid() == 1}
+	if err := s.start(); err != nil {
+		return Result{}, err
+	}
+	defer s.stopTimer()
+	hctx, cancelHooks := context.WithCancel(ctx)
+	s.hooksCtx = hctx
+	defer s.waitHooks(cancelHooks)
+	for !s.done {
+		s.step(ctx)
+	}
+	res := s.result()
+	s.report(res)
+	return res, nil
+}
+
+// newRun checks cfg and fills in its defaults.
+func newRun(cfg Config) (*run, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &run{cfg: cfg, log: cfg.Log, pid1: os.Getpid() == 1,
+		clock: cfg.clock, procs: cfg.procs, kern: cfg.kern, runHooks: cfg.runHooks}
+	if s.clock == nil {
+		s.clock = wallClock{}
+	}
+	if s.procs == nil {
+		s.procs = cfg.Reaper
+	}
+	if s.kern == nil {
+		s.kern = realKernel{}
+	}
+	if s.runHooks == nil {
+		s.runHooks = hooks.Run
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -189,23 +253,20 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if s.cfg.Env == nil {
 		s.cfg.Env = os.Environ()
 	}
-	if err := s.start(); err != nil {
-		return Result{}, err
-	}
-	defer s.stopTimer()
-	hctx, cancelHooks := context.WithCancel(ctx)
-	s.hooksCtx = hctx
-	defer s.waitHooks(cancelHooks)
-	res := s.loop(ctx)
-	s.report(res)
-	return res, nil
+	s.notices = s.cfg.Notices
+	return s, nil
 }
 
 // run is the state of one supervision; only Run's goroutine touches it.
 type run struct {
-	cfg  Config
-	log  *slog.Logger
-	pid1 bool
+	cfg      Config
+	log      *slog.Logger
+	pid1     bool
+	clock    clock
+	procs    procs
+	kern     kernel
+	runHooks hookRunner
+	notices  <-chan interruption.Notice // nil once the watcher has stopped
 
 	pid     int
 	exitC   <-chan reaper.Exit
@@ -214,7 +275,7 @@ type run struct {
 	state     state
 	stopBegan time.Time // when the stop sequence started
 	deadline  time.Time
-	timer     *time.Timer
+	timer     timer
 	timerC    <-chan time.Time
 
 	// What started the shutdown, for the hooks' environment and the report.
@@ -252,7 +313,7 @@ func (s *run) start() error {
 		Files: []uintptr{0, 1, 2},
 		Sys:   childAttr(s.cfg.SingleChild, s.log),
 	}
-	pid, exitC, err := s.cfg.Reaper.Start(path, argv, attr)
+	pid, exitC, err := s.procs.Start(path, argv, attr)
 	if err != nil {
 		code := 126
 		if errors.Is(err, syscall.ENOENT) {
@@ -260,51 +321,52 @@ func (s *run) start() error {
 		}
 		return &StartError{Code: code, Err: fmt.Errorf("start %q: %w", argv[0], err)}
 	}
-	s.pid, s.exitC, s.started = pid, exitC, time.Now()
+	s.pid, s.exitC, s.started = pid, exitC, s.clock.Now()
 	s.log.Info("child started", "pid", pid, "argv", argv)
 	return nil
 }
 
-func (s *run) loop(ctx context.Context) Result {
-	notices := s.cfg.Notices
-	for !s.done {
-		var emptyC <-chan struct{}
-		if s.state == draining || s.state == killing && s.exited {
-			emptyC = s.cfg.Reaper.Empty()
-		}
-		select {
-		case sig := <-s.cfg.Stop:
-			s.onSignal(sig)
-		case sig := <-s.cfg.Signals:
-			s.onSignal(sig)
-		case n, ok := <-notices:
-			if !ok {
-				notices = nil // the watcher has stopped: nothing more will come
-				continue
-			}
-			s.onNotice(n)
-		case e := <-s.exitC:
-			s.exitC = nil
-			s.onChildExit(e)
-		case rs := <-s.preStop.done:
-			s.onPreStopDone(rs)
-		case rs := <-s.rebalance.done:
-			s.rebalance.finish(rs)
-			s.afterHooks()
-		case <-emptyC:
-			s.checkTreeGone()
-		case <-s.timerC:
-			s.onDeadline()
-		case <-ctx.Done():
-			s.done = true
-		}
+// step waits for the next event and handles it: Run calls it until done.
+func (s *run) step(ctx context.Context) {
+	var emptyC <-chan struct{}
+	if s.state == draining || s.state == killing && s.exited {
+		emptyC = s.procs.Empty()
 	}
+	select {
+	case sig := <-s.cfg.Stop:
+		s.onSignal(sig)
+	case sig := <-s.cfg.Signals:
+		s.onSignal(sig)
+	case n, ok := <-s.notices:
+		if !ok {
+			s.notices = nil // the watcher has stopped: nothing more will come
+			return
+		}
+		s.onNotice(n)
+	case e := <-s.exitC:
+		s.exitC = nil
+		s.onChildExit(e)
+	case rs := <-s.preStop.done:
+		s.onPreStopDone(rs)
+	case rs := <-s.rebalance.done:
+		s.rebalance.finish(rs)
+		s.afterHooks()
+	case <-emptyC:
+		s.checkTreeGone()
+	case <-s.timerC:
+		s.onDeadline()
+	case <-ctx.Done():
+		s.done = true
+	}
+}
+
+func (s *run) result() Result {
 	return Result{Code: s.exit.Code(), Pid: s.pid, Killed: s.killed, Hooks: s.preStop.results}
 }
 
 func (s *run) onSignal(got os.Signal) {
 	sig, ok := got.(syscall.Signal)
-	if !ok || !forwarded[sig] {
+	if !ok || !Forwarded(sig) {
 		s.log.Debug("signal not forwarded", "signal", got)
 		return
 	}
@@ -314,7 +376,7 @@ func (s *run) onSignal(got os.Signal) {
 	}
 	switch {
 	case isStop(sig) && s.state == running:
-		s.beginStop(SignalName(sig), to, time.Now().Add(s.cfg.StopTimeout-s.cfg.KillMargin))
+		s.beginStop(SignalName(sig), to, s.clock.Now().Add(s.cfg.StopTimeout-s.cfg.KillMargin))
 	case isStop(sig) && s.heldStop != 0:
 		// Still waiting for the pre-stop hooks: the child gets its stop
 		// signal when they end, not now.
@@ -328,7 +390,7 @@ func (s *run) onSignal(got os.Signal) {
 		// Stop spotinit too, as dumb-init does, so that a shell running it
 		// sees the job stop; SIGCONT to spotinit is forwarded in turn. PID 1
 		// cannot stop itself: the kernel drops the signal, so don't ask.
-		_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+		_ = s.kern.Kill(os.Getpid(), syscall.SIGSTOP)
 	}
 }
 
@@ -336,20 +398,20 @@ func (s *run) onSignal(got os.Signal) {
 // to every remaining descendant after it has exited.
 func (s *run) forward(sig syscall.Signal) {
 	if s.exited {
-		n := signalDescendants(sig, s.pid1)
+		n := s.signalDescendants(sig)
 		s.log.Debug("forwarded signal to descendants", "signal", SignalName(sig), "count", n)
 		return
 	}
 	var err error
 	if !s.cfg.SingleChild {
-		err = syscall.Kill(-s.pid, sig)
+		err = s.kern.Kill(-s.pid, sig)
 		if errors.Is(err, syscall.ESRCH) {
 			// The child left its own process group (setpgid/setsid):
 			// it still gets the signal.
-			err = syscall.Kill(s.pid, sig)
+			err = s.kern.Kill(s.pid, sig)
 		}
 	} else {
-		err = syscall.Kill(s.pid, sig)
+		err = s.kern.Kill(s.pid, sig)
 	}
 	if err != nil {
 		// EPERM (a setuid child) or ESRCH (already gone): nothing to do.
@@ -365,7 +427,7 @@ func (s *run) forward(sig syscall.Signal) {
 // pre-stop hooks still to run or running, and not in parallel mode, the
 // child's signal waits for them.
 func (s *run) beginStop(why string, to syscall.Signal, deadline time.Time) {
-	now := time.Now()
+	now := s.clock.Now()
 	s.state = stopping
 	s.stopBegan = now
 	hold := !s.cfg.PreStopParallel && (s.preStop.running() || !s.preStop.started && s.hasPreStop())
@@ -435,8 +497,8 @@ func (s *run) setDeadline(t time.Time) {
 
 func (s *run) setTimer(t time.Time) {
 	s.stopTimer()
-	s.timer = time.NewTimer(time.Until(t))
-	s.timerC = s.timer.C
+	s.timer = s.clock.NewTimer(t.Sub(s.clock.Now()))
+	s.timerC = s.timer.C()
 }
 
 func (s *run) stopTimer() {
@@ -450,7 +512,7 @@ func (s *run) onDeadline() {
 	s.stopTimer()
 	switch {
 	case s.state == stopping:
-		waited := time.Since(s.stopBegan).Round(time.Millisecond)
+		waited := s.clock.Now().Sub(s.stopBegan).Round(time.Millisecond)
 		s.killTree()
 		s.killed = true
 		s.state = killing
@@ -461,21 +523,48 @@ func (s *run) onDeadline() {
 		s.state = killing
 		s.log.Warn("deadline reached, killed descendants", "count", n)
 		s.graceAfterKill()
-	default: // killing: the tree did not go away after SIGKILL in time
+	default: // killing: the grace after SIGKILL is over
 		if !s.exited {
-			s.log.Error("child did not exit after SIGKILL", "pid", s.pid)
+			s.takeExit()
+		}
+		switch {
+		case !s.exited:
+			// Not even a zombie: the kernel has not let it die, which a
+			// process in uninterruptible sleep (state D) can do for ever.
+			s.log.Error("child did not exit after SIGKILL", "pid", s.pid, "state", stateName(s.kern.State(s.pid)))
 			s.exit = reaper.Exit{Pid: s.pid, Status: syscall.WaitStatus(syscall.SIGKILL)}
-		} else {
-			s.log.Warn("descendants left after SIGKILL", "count", len(descendants()))
+		case !s.done:
+			s.log.Warn("descendants left after SIGKILL", "count", len(s.kern.Descendants()))
 		}
 		s.done = true
 	}
 }
 
-// graceAfterKill bounds the wait for SIGKILLed processes to be reaped, so
-// that spotinit still exits before the runtime's own SIGKILL.
+// killGrace is the floor of the grace after SIGKILL, whatever the margin. A
+// SIGKILLed process is normally reported within a millisecond; freeing a
+// large memory takes longer (about 30 ms a GiB on our 2-core test machines:
+// 240-300 ms for 8 GiB), so a second covers some 30 GiB. It is KillMargin/2
+// at the default margin, and the wait ends at the report: only a process
+// that really did not die waits it out.
+const killGrace = time.Second
+
+// graceAfterKill bounds the wait for SIGKILLed processes to be reaped (the
+// package doc has the formula).
 func (s *run) graceAfterKill() {
-	s.setTimer(time.Now().Add(s.cfg.KillMargin / 2))
+	s.setTimer(s.clock.Now().Add(max(s.cfg.KillMargin/2, killGrace)))
+}
+
+// takeExit takes the child's exit if the reaper has it at the end of the
+// grace: it may wait in exitC beside the timer that just fired, or the
+// child may be a zombie whose SIGCHLD the reaper has not handled yet.
+func (s *run) takeExit() {
+	s.procs.Reap()
+	select {
+	case e := <-s.exitC:
+		s.exitC = nil
+		s.onChildExit(e)
+	default:
+	}
 }
 
 // killTree sends SIGKILL to the child's group and every descendant (hooks
@@ -483,12 +572,12 @@ func (s *run) graceAfterKill() {
 // flight escapes one scan, not a second one after its parent is dead).
 func (s *run) killTree() int {
 	if !s.exited {
-		_ = syscall.Kill(-s.pid, syscall.SIGKILL)
-		_ = syscall.Kill(s.pid, syscall.SIGKILL)
+		_ = s.kern.Kill(-s.pid, syscall.SIGKILL)
+		_ = s.kern.Kill(s.pid, syscall.SIGKILL)
 	}
 	total := 0
 	for pass := 0; pass < 4; pass++ {
-		n := signalDescendants(syscall.SIGKILL, s.pid1)
+		n := s.signalDescendants(syscall.SIGKILL)
 		total += n
 		if n == 0 || s.pid1 {
 			break
@@ -498,9 +587,9 @@ func (s *run) killTree() int {
 }
 
 func (s *run) onChildExit(e reaper.Exit) {
-	s.exit, s.exited, s.exitAt = e, true, time.Now()
+	s.exit, s.exited, s.exitAt = e, true, s.clock.Now()
 	s.heldStop = 0 // nobody left to get it
-	ran := time.Since(s.started).Round(time.Millisecond)
+	ran := s.exitAt.Sub(s.started).Round(time.Millisecond)
 	if e.Status.Signaled() {
 		s.log.Info("child exited", "pid", e.Pid, "signal", SignalName(e.Status.Signal()), "code", e.Code(), "ran", ran)
 	} else {
@@ -515,13 +604,13 @@ func (s *run) onChildExit(e reaper.Exit) {
 		s.done = true
 		return
 	}
-	if !s.cfg.Reaper.Reap() {
+	if !s.procs.Reap() {
 		s.done = true
 		return
 	}
 	s.state = draining
 	if s.deadline.IsZero() {
-		s.setDeadline(s.capDeadline(time.Now().Add(s.cfg.StopTimeout - s.cfg.KillMargin)))
+		s.setDeadline(s.capDeadline(s.exitAt.Add(s.cfg.StopTimeout - s.cfg.KillMargin)))
 	}
 	if s.hooksRunning() {
 		// The hooks are descendants too, with their own time limits: the
@@ -536,9 +625,9 @@ func (s *run) onChildExit(e reaper.Exit) {
 // child has exited.
 func (s *run) termWave() {
 	s.waveDue = false
-	n := signalDescendants(syscall.SIGTERM, s.pid1)
-	signalDescendants(syscall.SIGCONT, s.pid1)
-	if n == 0 && !s.cfg.Reaper.Reap() {
+	n := s.signalDescendants(syscall.SIGTERM)
+	s.signalDescendants(syscall.SIGCONT)
+	if n == 0 && !s.procs.Reap() {
 		s.log.Info("descendants gone")
 		s.done = true
 		return
@@ -549,7 +638,7 @@ func (s *run) termWave() {
 // checkTreeGone ends the run when nothing is left: no child, no
 // descendant, no hook.
 func (s *run) checkTreeGone() {
-	if s.cfg.Reaper.Reap() || s.hooksRunning() {
+	if s.procs.Reap() || s.hooksRunning() {
 		return
 	}
 	if s.state == draining {
