@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -22,10 +23,12 @@ import (
 )
 
 const (
-	// defaultEndpoint is the SDK's IPv4 endpoint, used when neither
-	// Config.Endpoint nor AWS_EC2_METADATA_SERVICE_ENDPOINT is set.
-	defaultEndpoint = "http://169.254.169.254"
-	endpointEnv     = "AWS_EC2_METADATA_SERVICE_ENDPOINT"
+	// DefaultEndpoint is the SDK's IPv4 IMDS endpoint, used when neither
+	// Config.Endpoint nor EndpointEnv is set.
+	DefaultEndpoint = "http://169.254.169.254"
+	// EndpointEnv is the AWS SDKs' variable naming the IMDS endpoint. The
+	// watcher honours it, as the SDK would, when Config.Endpoint is empty.
+	EndpointEnv = "AWS_EC2_METADATA_SERVICE_ENDPOINT"
 
 	// maxBody bounds what one IMDS answer may hold. The notices are a few
 	// hundred bytes; the SDK reads whole bodies into memory, so a runaway
@@ -39,21 +42,48 @@ const (
 	retryMaxBackoff = 100 * time.Millisecond
 )
 
-// resolveEndpoint returns the endpoint to use: Config.Endpoint, else
-// AWS_EC2_METADATA_SERVICE_ENDPOINT (as the SDK would), else the SDK's
-// default. It must be an http or https URL with a host.
-func resolveEndpoint(configured string, getenv func(string) string) (string, error) {
-	ep := configured
-	if ep == "" {
-		ep = getenv(endpointEnv)
+// EndpointSource says which setting an IMDS endpoint came from.
+type EndpointSource int
+
+const (
+	// EndpointDefault: neither was set; the endpoint is DefaultEndpoint.
+	EndpointDefault EndpointSource = iota
+	// EndpointConfigured: the caller's value (Config.Endpoint; spotinit's
+	// --imds-endpoint option).
+	EndpointConfigured
+	// EndpointFromEnv: the EndpointEnv variable.
+	EndpointFromEnv
+)
+
+// String names the source: "default", "configured", or EndpointEnv.
+func (s EndpointSource) String() string {
+	switch s {
+	case EndpointConfigured:
+		return "configured"
+	case EndpointFromEnv:
+		return EndpointEnv
 	}
-	if ep == "" {
-		return defaultEndpoint, nil
+	return "default"
+}
+
+// ResolveEndpoint returns the IMDS endpoint a watcher uses and where it came
+// from: configured when it is not empty, else EndpointEnv as getenv reads
+// it (empty means not set; nil getenv means os.Getenv), else
+// DefaultEndpoint. When the value found fails CheckEndpoint, the error says
+// why, and endpoint and source are still the refused value and the setting
+// that holds it, so a caller can name both as the user wrote them.
+func ResolveEndpoint(configured string, getenv func(string) string) (endpoint string, source EndpointSource, err error) {
+	if getenv == nil {
+		getenv = os.Getenv
 	}
-	if err := CheckEndpoint(ep); err != nil {
-		return "", err
+	endpoint, source = configured, EndpointConfigured
+	if endpoint == "" {
+		endpoint, source = getenv(EndpointEnv), EndpointFromEnv
 	}
-	return ep, nil
+	if endpoint == "" {
+		return DefaultEndpoint, EndpointDefault, nil
+	}
+	return endpoint, source, CheckEndpoint(endpoint)
 }
 
 // CheckEndpoint reports whether ep can serve as an IMDS endpoint: an

@@ -49,9 +49,9 @@ const (
 type Config struct {
 	// Mode says whether to watch at all; see Auto, On and Off.
 	Mode Mode
-	// Endpoint is the IMDS base URL (http or https). "" means
-	// AWS_EC2_METADATA_SERVICE_ENDPOINT (read through Getenv), else
-	// http://169.254.169.254, as the SDK does.
+	// Endpoint is the IMDS base URL, an http URL. "" means EndpointEnv
+	// (read through Getenv), else DefaultEndpoint, as the SDK does; see
+	// ResolveEndpoint.
 	Endpoint string
 	// Kinds are the notices to watch for; empty means none, and Watch
 	// then only closes its channel when ctx ends.
@@ -203,9 +203,9 @@ func newWatcher(cfg Config, out chan<- Notice) *watcher {
 			return skip(slog.LevelInfo, "AWS_EC2_METADATA_DISABLED is true", "hint", "set --imds on to watch anyway")
 		}
 	}
-	endpoint, err := resolveEndpoint(cfg.Endpoint, getenv)
+	endpoint, from, err := ResolveEndpoint(cfg.Endpoint, getenv)
 	if err != nil {
-		return skip(slog.LevelWarn, "invalid imds endpoint", "error", err.Error())
+		return skip(slog.LevelWarn, "invalid imds endpoint", "setting", from.String(), "error", err.Error())
 	}
 
 	w := &watcher{
