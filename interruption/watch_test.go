@@ -42,7 +42,7 @@ func TestGetNotFound(t *testing.T) {
 func TestSpotNotice(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	deadline := time.Now().Add(2 * time.Minute).Truncate(time.Second).UTC()
 	f.set(pathSpot, func(n int) (int, string) {
 		if n < 3 {
@@ -77,7 +77,7 @@ func TestSpotNotice(t *testing.T) {
 func TestNothingYet(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	ch := start(t, testConfig(f, lr, Spot, ASG, Rebalance, Scheduled))
 	for _, p := range []string{pathSpot, pathASG, pathRebalance, pathScheduled} {
 		f.morePolls(t, p, 5)
@@ -97,7 +97,7 @@ func TestNothingYet(t *testing.T) {
 func TestTokenReuseAndRenewal(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	start(t, testConfig(f, lr, Spot))
 	f.morePolls(t, pathSpot, 20)
 	f.read(func(f *fakeIMDS) {
@@ -129,7 +129,7 @@ func TestTokenReuseAndRenewal(t *testing.T) {
 func TestTokenExpiry(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	f.update(func(f *fakeIMDS) { f.tokenTTL = "1" })
 	start(t, testConfig(f, lr, Spot))
 	f.await(t, "a second token PUT", func(f *fakeIMDS) bool { return f.puts >= 2 })
@@ -148,7 +148,7 @@ func TestTokenExpiry(t *testing.T) {
 func TestTokenNotLoggedOnFailures(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	f.set(pathSpot, static(500, "oops"))
 	f.set(pathASG, static(200, "{bad"))
 	f.set(pathRebalance, static(401, ""))
@@ -164,7 +164,7 @@ func TestTokenNotLoggedOnFailures(t *testing.T) {
 func TestForbiddenOn(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	f.update(func(f *fakeIMDS) { f.tokenStatus = http.StatusForbidden })
 	ch := start(t, testConfig(f, lr, Spot))
 	lr.await(t, slog.LevelDebug, "imds poll failed", 4)
@@ -189,7 +189,7 @@ func TestForbiddenOn(t *testing.T) {
 func TestThrottledAndServerErrors(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	deadline := time.Now().Add(time.Minute).UTC().Truncate(time.Second)
 	f.set(pathSpot, func(n int) (int, string) {
 		switch {
@@ -269,7 +269,7 @@ func TestRateLimiter(t *testing.T) {
 func TestHungTokenRequest(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	f.update(func(f *fakeIMDS) { f.hangPut = true })
 
 	client, hc := newClient(f.srv.URL, nil)
@@ -308,7 +308,7 @@ func TestHungTokenRequest(t *testing.T) {
 func TestHungGet(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	deadline := time.Now().Add(time.Minute).UTC().Truncate(time.Second)
 	f.set(pathSpot, func(n int) (int, string) {
 		if n == 1 {
@@ -346,7 +346,7 @@ func closedAddr(t *testing.T) string {
 
 func TestConnectionRefusedOn(t *testing.T) {
 	t.Parallel()
-	lr := newRecorder()
+	lr := newRecorder(t)
 	cfg := testConfig(newFake(t), lr, Spot)
 	cfg.Endpoint = closedAddr(t)
 	start(t, cfg)
@@ -375,7 +375,7 @@ func TestAutoUnavailable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(t)
-			lr := newRecorder()
+			lr := newRecorder(t)
 			cfg := testConfig(f, lr, Spot)
 			cfg.Mode = Auto
 			cfg.requestTimeout = 50 * time.Millisecond
@@ -405,7 +405,7 @@ func TestAutoUnavailable(t *testing.T) {
 func TestAutoRecovers(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	f.update(func(f *fakeIMDS) { f.tokenStatus = http.StatusForbidden })
 	cfg := testConfig(f, lr, Spot)
 	cfg.Mode = Auto
@@ -424,7 +424,7 @@ func TestAutoRecovers(t *testing.T) {
 func TestAutoServerErrorIsPresent(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	f.set(pathSpot, static(500, ""))
 	cfg := testConfig(f, lr, Spot)
 	cfg.Mode = Auto
@@ -457,7 +457,7 @@ func TestSkipped(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(t)
-			lr := newRecorder()
+			lr := newRecorder(t)
 			cfg := testConfig(f, lr, tc.kinds...)
 			cfg.Mode = tc.mode
 			cfg.Getenv = func(k string) string { return tc.env[k] }
@@ -487,7 +487,7 @@ func TestSkipped(t *testing.T) {
 func TestOnIgnoresDisabledEnv(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	cfg := testConfig(f, lr, Spot)
 	cfg.Getenv = func(k string) string {
 		if k == "AWS_EC2_METADATA_DISABLED" {
@@ -504,7 +504,7 @@ func TestOnIgnoresDisabledEnv(t *testing.T) {
 func TestEndpointFromEnv(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	cfg := testConfig(f, lr, Spot)
 	cfg.Endpoint = ""
 	cfg.Getenv = func(k string) string {
@@ -525,7 +525,7 @@ func TestEndpointFromEnv(t *testing.T) {
 func TestUnreadableBodies(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	deadline := time.Now().Add(time.Minute).UTC().Truncate(time.Second)
 	huge := `{"action":"terminate","time":"` + strings.Repeat("9", 1<<20) + `"}`
 	f.set(pathSpot, func(n int) (int, string) {
@@ -566,7 +566,7 @@ func TestUnreadableBodies(t *testing.T) {
 func TestPastTime(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	past := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
 	f.set(pathSpot, static(200, spotBody("terminate", past)))
 	cfg := testConfig(f, lr, Spot)
@@ -580,7 +580,7 @@ func TestPastTime(t *testing.T) {
 func TestStale(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	now := time.Now()
 	stale := now.Add(-10 * time.Minute).UTC().Truncate(time.Second)
 	f.set(pathSpot, static(200, spotBody("terminate", stale)))
@@ -606,7 +606,7 @@ func TestStale(t *testing.T) {
 func TestRepeatedNoticeMovingTime(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	base := time.Now().Add(2 * time.Minute).UTC().Truncate(time.Second)
 	f.set(pathSpot, func(n int) (int, string) {
 		return 200, spotBody("terminate", base.Add(time.Duration(n)*time.Second))
@@ -629,7 +629,7 @@ func TestRepeatedNoticeMovingTime(t *testing.T) {
 func TestDeadlineMoves(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	t1 := time.Now().Add(2 * time.Minute).UTC().Truncate(time.Second)
 	f.set(pathSpot, static(200, spotBody("terminate", t1)))
 	ch := start(t, testConfig(f, lr, Spot))
@@ -657,7 +657,7 @@ func TestDeadlineMoves(t *testing.T) {
 func TestUnknownSpotAction(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	tm := time.Now().Add(time.Minute).UTC().Truncate(time.Second)
 	f.set(pathSpot, static(200, spotBody("reboot", tm)))
 	ch := start(t, testConfig(f, lr, Spot))
@@ -675,7 +675,7 @@ func TestUnknownSpotAction(t *testing.T) {
 func TestASG(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	f.set(pathASG, func(n int) (int, string) {
 		if n <= 3 {
 			return 200, "InService\n"
@@ -721,7 +721,7 @@ func scheduledEntry(id, code, state string, notBefore time.Time) string {
 func TestScheduledLead(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	now := time.Now()
 	notBefore := now.Add(3 * time.Second).Truncate(time.Second) // 2-3s ahead, whole seconds as IMDS gives them
 	actAt := now.Add(400 * time.Millisecond)
@@ -763,7 +763,7 @@ func TestScheduledLead(t *testing.T) {
 func TestScheduledReboot(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	past := time.Now().Add(-time.Minute).Truncate(time.Second)
 	f.set(pathScheduled, static(200, scheduledBody(scheduledEntry("e-reboot", "instance-reboot", "active", past))))
 	cfg := testConfig(f, lr, Scheduled)
@@ -778,7 +778,7 @@ func TestScheduledReboot(t *testing.T) {
 func TestScheduledUpdate(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	nb := time.Now().Add(time.Hour).Truncate(time.Second)
 	f.set(pathScheduled, static(200, scheduledBody(scheduledEntry("e1", "instance-stop", "active", nb))))
 	cfg := testConfig(f, lr, Scheduled)
@@ -811,7 +811,7 @@ func TestScheduledCancel(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(t)
-			lr := newRecorder()
+			lr := newRecorder(t)
 			now := time.Now()
 			notBefore := now.Add(4 * time.Second).Truncate(time.Second)
 			actAt := now.Add(time.Second) // the test must cancel the event before then
@@ -849,7 +849,7 @@ func TestScheduledCancel(t *testing.T) {
 func TestScheduledKeptOnFailure(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	now := time.Now()
 	notBefore := now.Add(3 * time.Second).Truncate(time.Second)
 	actAt := now.Add(300 * time.Millisecond)
@@ -879,7 +879,7 @@ func TestScheduledKeptOnFailure(t *testing.T) {
 func TestBlockedConsumer(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	past := time.Now().Add(-time.Minute).Truncate(time.Second)
 	var events []string
 	for i := range 3 * noticeBuffer {
