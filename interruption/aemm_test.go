@@ -322,6 +322,7 @@ func aemmConfig(a *aemmProcess, lr *logRecorder, kinds ...Kind) Config {
 		Log:               lr.logger(),
 		slowInterval:      aemmPoll,
 		scheduledInterval: aemmPoll,
+		spotGap:           time.Second + 4*aemmPoll, // spot backoff capped as the others'
 		maxBackoff:        4 * aemmPoll,
 	}
 }

@@ -458,6 +458,7 @@ func testConfig(f *fakeIMDS, lr *logRecorder, kinds ...Kind) Config {
 		slowInterval:      5 * time.Millisecond,
 		scheduledInterval: 5 * time.Millisecond,
 		reprobeInterval:   5 * time.Millisecond,
+		spotGap:           time.Second + 40*time.Millisecond, // spot backoff capped at 40ms
 		maxBackoff:        40 * time.Millisecond,
 	}
 }

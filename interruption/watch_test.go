@@ -213,36 +213,13 @@ func TestThrottledAndServerErrors(t *testing.T) {
 	if len(warns) != 2 || classes[failThrottled] != 1 || classes[failServer] != 1 {
 		t.Errorf("warnings = %v, want one throttled and one server-error", warns)
 	}
-	// The SDK retries each once (2 attempts): 12 failing answers took 6
-	// failed polls.
-	if got := len(lr.find(slog.LevelDebug, "imds poll failed")); got != 6 {
-		t.Errorf("%d failed polls for 12 failing answers, want 6", got)
+	// A status IMDS chose to send is not retried within the poll: 12
+	// failing answers were 12 failed polls, one episode that ended once.
+	if got := len(lr.find(slog.LevelDebug, "imds poll failed")); got != 12 {
+		t.Errorf("%d failed polls for 12 failing answers, want 12", got)
 	}
-}
-
-// TestBackoff checks the schedule after failures: the poll interval,
-// doubled, capped, never shorter than the path's own interval.
-func TestBackoff(t *testing.T) {
-	w := &watcher{pollInterval: 2 * time.Second, maxBackoff: 30 * time.Second}
-	p := &poller{interval: 2 * time.Second}
-	var got []time.Duration
-	for p.failures = 1; p.failures <= 7; p.failures++ {
-		got = append(got, w.backoff(p))
-	}
-	want := []time.Duration{2, 4, 8, 16, 30, 30, 30}
-	for i := range want {
-		if got[i] != want[i]*time.Second {
-			t.Fatalf("backoff = %v, want %v seconds", got, want)
-		}
-	}
-	p = &poller{interval: 45 * time.Second, failures: 1}
-	if d := w.backoff(p); d != 45*time.Second {
-		t.Errorf("backoff of a 45s path = %v, want 45s", d)
-	}
-	for range 1000 {
-		if d := jitter(2 * time.Second); d < 1800*time.Millisecond || d > 2200*time.Millisecond {
-			t.Fatalf("jitter(2s) = %v, outside ±10%%", d)
-		}
+	if back := lr.await(t, slog.LevelInfo, "imds answering again", 1); len(back) != 1 || back[0].attrs["failed_polls"] != "12" {
+		t.Errorf("end of fault = %v, want one with failed_polls=12", back)
 	}
 }
 
@@ -370,7 +347,7 @@ func TestAutoUnavailable(t *testing.T) {
 	}{
 		{"refused", func(f *fakeIMDS, cfg *Config) { cfg.Endpoint = closedAddr(t) }, slog.LevelInfo, failUnreachable, "--imds off"},
 		{"forbidden", func(f *fakeIMDS, cfg *Config) { f.tokenStatus = http.StatusForbidden }, slog.LevelWarn, failForbidden, "--http-endpoint enabled"},
-		{"token timeout", func(f *fakeIMDS, cfg *Config) { f.hangPut = true }, slog.LevelWarn, failTokenTimeout, "HttpPutResponseHopLimit set to 2"},
+		{"token timeout", func(f *fakeIMDS, cfg *Config) { f.hangPut = true }, slog.LevelWarn, failTokenTimeout, "HttpPutResponseHopLimit to 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -389,6 +366,14 @@ func TestAutoUnavailable(t *testing.T) {
 			l := lines[0]
 			if l.msg != "imds unavailable" || l.level != tc.level || l.attrs["reason"] != tc.class || !strings.Contains(l.attrs["hint"], tc.hint) {
 				t.Errorf("line = %s; want %v imds unavailable, reason %s, hint with %q", l.text, tc.level, tc.class, tc.hint)
+			}
+			// One short line: the class and what was seen, not the SDK's
+			// nested chain, which is at debug.
+			if !strings.HasPrefix(l.attrs["error"], tc.class+": ") || len(l.text) > 300 || strings.Contains(l.text, "operation error") {
+				t.Errorf("line = %s (%d bytes); want a short error", l.text, len(l.text))
+			}
+			if d := lr.find(slog.LevelDebug, "imds probe failed")[0]; !strings.Contains(d.attrs["error"], "operation error") {
+				t.Errorf("debug line lacks the SDK's chain: %s", d.text)
 			}
 			f.read(func(f *fakeIMDS) {
 				for p, n := range f.gets {
@@ -915,7 +900,7 @@ func TestClassify(t *testing.T) {
 		{"too large", &callTrace{requests: 2, method: "GET", gotConn: true, status: 200, tooLarge: true}, failTooLarge},
 		{"nothing sent", &callTrace{}, failOther},
 	} {
-		if got := classify(errors.New("x"), tc.tr).class; got != tc.want {
+		if got := classify(errors.New("x"), tc.tr, time.Second).class; got != tc.want {
 			t.Errorf("%s: class %s, want %s", tc.name, got, tc.want)
 		}
 	}
