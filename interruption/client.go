@@ -258,15 +258,16 @@ func (b *limitedBody) Close() error { return b.rc.Close() }
 
 // failure classes: each has its own rate limit for warnings.
 const (
-	failUnreachable   = "unreachable"    // nothing answers at the endpoint
-	failForbidden     = "forbidden"      // 403: IMDS turned off for the instance
-	failTokenTimeout  = "token-timeout"  // connected, but the token PUT got no answer
-	failTokenRejected = "token-rejected" // the token PUT got another error status
-	failTimeout       = "timeout"        // a GET got no answer in time
-	failUnauthorized  = "unauthorized"   // 401 even with a fresh token
-	failThrottled     = "throttled"      // 429
-	failServer        = "server-error"   // 5xx
-	failStatus        = "http-status"    // another unexpected status
+	failUnreachable   = "unreachable"      // nothing answers at the endpoint
+	failForbidden     = "forbidden"        // 403: IMDS turned off for the instance
+	failTokenTimeout  = "token-timeout"    // connected, but the token PUT got no answer
+	failTokenRejected = "token-rejected"   // the token PUT got another error status
+	failTimeout       = "timeout"          // a GET got no answer, or no whole answer, in time
+	failReset         = "connection-reset" // connected, and the connection broke before a whole answer
+	failUnauthorized  = "unauthorized"     // 401 even with a fresh token
+	failThrottled     = "throttled"        // 429
+	failServer        = "server-error"     // 5xx
+	failStatus        = "http-status"      // another unexpected status
 	failTooLarge      = "response-too-large"
 	failOther         = "other"
 )
@@ -303,12 +304,16 @@ func (e *fetchError) detail() string {
 	if e.class == failTooLarge {
 		return fmt.Sprintf("answer larger than %d bytes", maxBody)
 	}
-	if e.status != 0 {
+	switch {
+	case e.status >= 300:
 		return fmt.Sprintf("http %d", e.status)
+	case e.status != 0 && e.class == failTimeout:
+		return fmt.Sprintf("http %d, body not whole within %v", e.status, e.timeout)
+	case e.status != 0:
+		return fmt.Sprintf("http %d, body cut off", e.status)
 	}
 	var dnsErr *net.DNSError
 	var errno syscall.Errno
-	var to interface{ Timeout() bool }
 	switch err := e.netErr; {
 	case err == nil:
 	case errors.As(err, &dnsErr):
@@ -318,7 +323,9 @@ func (e *fetchError) detail() string {
 			return fmt.Sprintf("%v (%s)", errno, name)
 		}
 		return errno.Error()
-	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &to) && to.Timeout()):
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed without an answer"
+	case isTimeout(err):
 		if e.class == failUnreachable {
 			return fmt.Sprintf("no connection within %v", e.timeout)
 		}
@@ -362,6 +369,13 @@ func classify(err error, tr *callTrace, timeout time.Duration) *fetchError {
 	switch {
 	case tr.tooLarge:
 		fe.class = failTooLarge
+	case tr.status >= 200 && tr.status < 300:
+		// The answer began, but its body never came whole: it was too
+		// slow (a drip), or the connection broke.
+		fe.class = failReset
+		if isTimeout(err) {
+			fe.class = failTimeout
+		}
 	case tr.status == http.StatusForbidden:
 		fe.class = failForbidden
 	case tr.status == http.StatusTooManyRequests:
@@ -382,6 +396,9 @@ func classify(err error, tr *callTrace, timeout time.Duration) *fetchError {
 		// No connection: refused, no route, DNS, or a connect that timed
 		// out (a link-local address that nothing answers).
 		fe.class = failUnreachable
+	case isReset(tr.err):
+		// The far end closed or reset the connection without answering.
+		fe.class = failReset
 	case tr.method == http.MethodPut:
 		// Connected, sent the PUT, no answer: the answer was dropped on
 		// the way back, as with a hop limit of 1 behind a Docker bridge.
@@ -396,6 +413,16 @@ func lastMethod(tr *callTrace) string {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	return tr.method
+}
+
+func isTimeout(err error) bool {
+	var to interface{ Timeout() bool }
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &to) && to.Timeout())
+}
+
+func isReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 func isDialError(err error) bool {

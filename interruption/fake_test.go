@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
@@ -20,9 +21,16 @@ const waitLimit = 10 * time.Second
 // check it never reaches a log.
 const tokenSecret = "tok-SECRET-6f1c"
 
-// hang, as a route status, makes the fake hold the request until the
-// client gives up or the test ends.
-const hang = -1
+// Route statuses that are not HTTP statuses. hang makes the fake hold the
+// request until the client gives up or the test ends; stall answers 200
+// and a part of the body, then holds the rest back in the same way; reset
+// closes the connection with a TCP reset instead of answering. stall and
+// reset need a socket: a fake from newFake.
+const (
+	hang  = -1
+	stall = -2
+	reset = -3
+)
 
 // route answers the n-th GET (from 1) of one metadata path.
 type route func(n int) (status int, body string)
@@ -227,8 +235,21 @@ func (f *fakeIMDS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.note(r.Method, path, status)
 	f.mu.Unlock()
-	if status == hang {
+	switch status {
+	case hang:
 		f.wait(r)
+		return
+	case stall:
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprint(w, body[:len(body)/2])
+		http.NewResponseController(w).Flush()
+		f.wait(r)
+		return
+	case reset:
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.(*net.TCPConn).SetLinger(0) // RST instead of FIN
+			conn.Close()
+		}
 		return
 	}
 	w.WriteHeader(status)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -328,6 +329,45 @@ func TestSpotGapWithHangs(t *testing.T) {
 	})
 }
 
+// TestCutAnswers: an answer whose body never comes whole (a drip) is a
+// timeout, and a connection reset before an answer is its own class, each
+// named with what was seen; neither harms the next poll.
+func TestCutAnswers(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	lr := newRecorder(t)
+	deadline := time.Now().Add(time.Minute).UTC().Truncate(time.Second)
+	body := spotBody("terminate", deadline)
+	f.set(pathSpot, func(n int) (int, string) {
+		switch {
+		case n <= 2:
+			return stall, body
+		case n <= 6: // the SDK tries a broken connection twice
+			return reset, ""
+		}
+		return 200, body
+	})
+	cfg := testConfig(f, lr, Spot)
+	cfg.requestTimeout = 200 * time.Millisecond
+	if n := recv(t, start(t, cfg)); !n.Deadline.Equal(deadline) {
+		t.Errorf("notice = %+v", n)
+	}
+	var got []string
+	for _, w := range lr.find(slog.LevelWarn, "imds request failed") {
+		got = append(got, w.attrs["class"]+" / "+w.attrs["error"])
+	}
+	want := []string{
+		"timeout / timeout: http 200, body not whole within 200ms",
+		"connection-reset / connection-reset: connection reset by peer (ECONNRESET)",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings = %q, want %q", got, want)
+	}
+	if back := lr.await(t, slog.LevelInfo, "imds answering again", 1); back[0].attrs["failed_polls"] != "4" {
+		t.Errorf("end of fault = %s, want 4 failed polls", back[0].text)
+	}
+}
+
 // TestShortErrors: warnings carry a short error naming the class and
 // what was seen on the wire; debug lines the whole chain.
 func TestShortErrors(t *testing.T) {
@@ -344,6 +384,8 @@ func TestShortErrors(t *testing.T) {
 		{&fetchError{class: failUnreachable, netErr: context.DeadlineExceeded, timeout: time.Second}, "unreachable: no connection within 1s"},
 		{&fetchError{class: failTokenTimeout, netErr: context.DeadlineExceeded, timeout: time.Second}, "token-timeout: no answer within 1s"},
 		{&fetchError{class: failTooLarge, status: 200}, "response-too-large: answer larger than 65536 bytes"},
+		{&fetchError{class: failTimeout, status: 200, timeout: time.Second}, "timeout: http 200, body not whole within 1s"},
+		{&fetchError{class: failReset, netErr: io.EOF}, "connection-reset: connection closed without an answer"},
 		{&fetchError{class: failOther, err: fmt.Errorf("operation error: %w", errors.New("the cause"))}, "other: the cause"},
 	} {
 		if got := tc.fe.short(); got != tc.want {

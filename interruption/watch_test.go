@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -897,6 +899,9 @@ func TestClassify(t *testing.T) {
 		{"connect timeout", &callTrace{requests: 1, method: "PUT", err: context.DeadlineExceeded}, failUnreachable},
 		{"put timeout", &callTrace{requests: 1, method: "PUT", gotConn: true, err: context.DeadlineExceeded}, failTokenTimeout},
 		{"get timeout", &callTrace{requests: 2, method: "GET", gotConn: true, err: context.DeadlineExceeded}, failTimeout},
+		{"get reset", &callTrace{requests: 2, method: "GET", gotConn: true, err: syscall.ECONNRESET}, failReset},
+		{"put closed", &callTrace{requests: 1, method: "PUT", gotConn: true, err: io.EOF}, failReset},
+		{"body cut", &callTrace{requests: 2, method: "GET", gotConn: true, status: 200}, failReset},
 		{"too large", &callTrace{requests: 2, method: "GET", gotConn: true, status: 200, tooLarge: true}, failTooLarge},
 		{"nothing sent", &callTrace{}, failOther},
 	} {
