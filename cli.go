@@ -334,11 +334,16 @@ func configure(c *cli.Context, argv []string) (setup, error) {
 	if err != nil {
 		return st, usagef("--imds %q: want auto, on or off", c.String("imds"))
 	}
-	endpoint := c.String("imds-endpoint")
-	if endpoint != "" {
-		if err := interruption.CheckEndpoint(endpoint); err != nil {
-			return st, usagef("--imds-endpoint %q: want an http URL like http://169.254.169.254", endpoint)
+	// The option, else the SDK's variable (empty means unset): a bad value
+	// is refused naming the one the user wrote. The variable only matters,
+	// and is only checked, when IMDS is watched; the option always.
+	endpoint, from, err := interruption.ResolveEndpoint(c.String("imds-endpoint"), os.Getenv)
+	if err != nil && (from == interruption.EndpointConfigured || mode != interruption.Off) {
+		name := "--imds-endpoint"
+		if from == interruption.EndpointFromEnv {
+			name = interruption.EndpointEnv
 		}
+		return st, usagef("%s %q: want an http URL like http://169.254.169.254", name, endpoint)
 	}
 	kinds, err := interruption.ParseKinds(c.String("notices"))
 	if err != nil {

@@ -322,6 +322,7 @@ func aemmConfig(a *aemmProcess, lr *logRecorder, kinds ...Kind) Config {
 		Log:               lr.logger(),
 		slowInterval:      aemmPoll,
 		scheduledInterval: aemmPoll,
+		spotGap:           time.Second + 4*aemmPoll, // spot backoff capped as the others'
 		maxBackoff:        4 * aemmPoll,
 	}
 }
@@ -390,7 +391,7 @@ func TestAEMMSpotAfterDelay(t *testing.T) {
 	t.Parallel()
 	const delay = 3 * time.Second
 	a := startAEMM(t, "spot", "--mock-delay-sec", seconds(delay))
-	lr := newRecorder()
+	lr := newRecorder(t)
 	ch := start(t, aemmConfig(a, lr, Spot))
 
 	n := recv(t, ch)
@@ -429,7 +430,7 @@ func TestAEMMSpotActions(t *testing.T) {
 		t.Run(action, func(t *testing.T) {
 			t.Parallel()
 			a := startAEMM(t, "spot", "--action", action)
-			lr := newRecorder()
+			lr := newRecorder(t)
 			ch := start(t, aemmConfig(a, lr, Spot))
 			if n := recv(t, ch); n.Kind != Spot || n.Action != action || n.ID != "spot/"+action {
 				t.Errorf("notice = %+v, want Spot %s", n, action)
@@ -446,7 +447,7 @@ func TestAEMMRebalance(t *testing.T) {
 	t.Parallel()
 	const delay = 2 * time.Second
 	a := startAEMM(t, "spot", "--rebalance-delay-sec", seconds(delay))
-	lr := newRecorder()
+	lr := newRecorder(t)
 	ch := start(t, aemmConfig(a, lr, Rebalance))
 
 	n := recv(t, ch)
@@ -480,7 +481,7 @@ func TestAEMMScheduled(t *testing.T) {
 		t.Parallel()
 		// AEMM's default: system-reboot, active, NotBefore = its start.
 		a := startAEMM(t, "events")
-		lr := newRecorder()
+		lr := newRecorder(t)
 		ch := start(t, aemmConfig(a, lr, Scheduled))
 		quiet(t, ch, lr, pathScheduled)
 		ignored := lr.find(slog.LevelInfo, "imds notice ignored")
@@ -493,7 +494,7 @@ func TestAEMMScheduled(t *testing.T) {
 	t.Run("default event, reboot acted on", func(t *testing.T) {
 		t.Parallel()
 		a := startAEMM(t, "events")
-		lr := newRecorder()
+		lr := newRecorder(t)
 		cfg := aemmConfig(a, lr, Scheduled)
 		cfg.ScheduledReboot = true
 		cfg.ScheduledLead = time.Minute
@@ -518,7 +519,7 @@ func TestAEMMScheduled(t *testing.T) {
 		nb := time.Now().Truncate(time.Second).Add(lead + 4*time.Second).UTC()
 		actAt := nb.Add(-lead)
 		a := startAEMM(t, "events", "--code", "instance-stop", "--not-before", nb.Format(time.RFC3339))
-		lr := newRecorder()
+		lr := newRecorder(t)
 		cfg := aemmConfig(a, lr, Scheduled)
 		cfg.ScheduledLead = lead
 		ch := start(t, cfg)
@@ -547,7 +548,7 @@ func TestAEMMScheduled(t *testing.T) {
 		t.Parallel()
 		nb := time.Now().Add(time.Hour).Truncate(time.Second).UTC()
 		a := startAEMM(t, "events", "--code", "instance-retirement", "--not-before", nb.Format(time.RFC3339))
-		lr := newRecorder()
+		lr := newRecorder(t)
 		cfg := aemmConfig(a, lr, Scheduled)
 		cfg.ScheduledLead = 30 * time.Minute
 		ch := start(t, cfg)
@@ -562,7 +563,7 @@ func TestAEMMScheduled(t *testing.T) {
 	t.Run("canceled", func(t *testing.T) {
 		t.Parallel()
 		a := startAEMM(t, "events", "--code", "instance-stop", "--state", "canceled")
-		lr := newRecorder()
+		lr := newRecorder(t)
 		ch := start(t, aemmConfig(a, lr, Scheduled))
 		quiet(t, ch, lr, pathScheduled)
 		if got := lr.find(slog.LevelInfo, "scheduled event seen"); len(got) > 0 {
@@ -579,7 +580,7 @@ func TestAEMMASG(t *testing.T) {
 	t.Parallel()
 	const delay = 2 * time.Second
 	a := startAEMM(t, "asglifecycle", "--asg-termination-delay-sec", seconds(delay))
-	lr := newRecorder()
+	lr := newRecorder(t)
 	cfg := aemmConfig(a, lr, ASG)
 	cfg.DefaultLead = 90 * time.Second
 	ch := start(t, cfg)
@@ -605,7 +606,7 @@ func TestAEMMASG(t *testing.T) {
 func TestAEMMAllKinds(t *testing.T) {
 	t.Parallel()
 	a := startAEMM(t, "--mock-delay-sec", "3", "--rebalance-delay-sec", "1", "--asg-termination-delay-sec", "2")
-	lr := newRecorder()
+	lr := newRecorder(t)
 	cfg := aemmConfig(a, lr, Spot, ASG, Rebalance, Scheduled)
 	cfg.ScheduledReboot = true
 	ch := start(t, cfg)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -19,41 +20,65 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/smithy-go/logging"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"golang.org/x/sys/unix"
 )
 
 const (
-	// defaultEndpoint is the SDK's IPv4 endpoint, used when neither
-	// Config.Endpoint nor AWS_EC2_METADATA_SERVICE_ENDPOINT is set.
-	defaultEndpoint = "http://169.254.169.254"
-	endpointEnv     = "AWS_EC2_METADATA_SERVICE_ENDPOINT"
+	// DefaultEndpoint is the SDK's IPv4 IMDS endpoint, used when neither
+	// Config.Endpoint nor EndpointEnv is set.
+	DefaultEndpoint = "http://169.254.169.254"
+	// EndpointEnv is the AWS SDKs' variable naming the IMDS endpoint. The
+	// watcher honours it, as the SDK would, when Config.Endpoint is empty.
+	EndpointEnv = "AWS_EC2_METADATA_SERVICE_ENDPOINT"
 
 	// maxBody bounds what one IMDS answer may hold. The notices are a few
 	// hundred bytes; the SDK reads whole bodies into memory, so a runaway
 	// answer is cut here, in the transport.
 	maxBody = 64 << 10
-
-	// retryMaxBackoff bounds the SDK's pause before its second attempt.
-	// The SDK's own IMDS default is a flat 1 s, which would use up the
-	// whole per-request timeout, so the retry that renews a token after a
-	// 401 could never happen.
-	retryMaxBackoff = 100 * time.Millisecond
 )
 
-// resolveEndpoint returns the endpoint to use: Config.Endpoint, else
-// AWS_EC2_METADATA_SERVICE_ENDPOINT (as the SDK would), else the SDK's
-// default. It must be an http or https URL with a host.
-func resolveEndpoint(configured string, getenv func(string) string) (string, error) {
-	ep := configured
-	if ep == "" {
-		ep = getenv(endpointEnv)
+// EndpointSource says which setting an IMDS endpoint came from.
+type EndpointSource int
+
+const (
+	// EndpointDefault: neither was set; the endpoint is DefaultEndpoint.
+	EndpointDefault EndpointSource = iota
+	// EndpointConfigured: the caller's value (Config.Endpoint; spotinit's
+	// --imds-endpoint option).
+	EndpointConfigured
+	// EndpointFromEnv: the EndpointEnv variable.
+	EndpointFromEnv
+)
+
+// String names the source: "default", "configured", or EndpointEnv.
+func (s EndpointSource) String() string {
+	switch s {
+	case EndpointConfigured:
+		return "configured"
+	case EndpointFromEnv:
+		return EndpointEnv
 	}
-	if ep == "" {
-		return defaultEndpoint, nil
+	return "default"
+}
+
+// ResolveEndpoint returns the IMDS endpoint a watcher uses and where it came
+// from: configured when it is not empty, else EndpointEnv as getenv reads
+// it (empty means not set; nil getenv means os.Getenv), else
+// DefaultEndpoint. When the value found fails CheckEndpoint, the error says
+// why, and endpoint and source are still the refused value and the setting
+// that holds it, so a caller can name both as the user wrote them.
+func ResolveEndpoint(configured string, getenv func(string) string) (endpoint string, source EndpointSource, err error) {
+	if getenv == nil {
+		getenv = os.Getenv
 	}
-	if err := CheckEndpoint(ep); err != nil {
-		return "", err
+	endpoint, source = configured, EndpointConfigured
+	if endpoint == "" {
+		endpoint, source = getenv(EndpointEnv), EndpointFromEnv
 	}
-	return ep, nil
+	if endpoint == "" {
+		return DefaultEndpoint, EndpointDefault, nil
+	}
+	return endpoint, source, CheckEndpoint(endpoint)
 }
 
 // CheckEndpoint reports whether ep can serve as an IMDS endpoint: an
@@ -96,20 +121,42 @@ func newClient(endpoint string, base *http.Client) (*imds.Client, *http.Client) 
 	}
 	hc.Transport = &tracingTransport{base: rt}
 	client := imds.New(imds.Options{
-		Endpoint:          endpoint,
-		HTTPClient:        hc,
-		ClientEnableState: imds.ClientEnabled, // the mode decides, not the SDK's reading of os.Getenv
-		EnableFallback:    aws.FalseTernary,   // IMDSv2 only
-		Retryer: retry.AddWithMaxAttempts(retry.NewStandard(func(o *retry.StandardOptions) {
-			// The default token bucket empties for good after a run of
-			// failures; IMDS polling must keep trying.
-			o.RateLimiter = ratelimit.None
-			o.MaxBackoff = retryMaxBackoff
-		}), 2),
-		DisableDefaultMaxBackoff: true,
+		Endpoint:                 endpoint,
+		HTTPClient:               hc,
+		ClientEnableState:        imds.ClientEnabled, // the mode decides, not the SDK's reading of os.Getenv
+		EnableFallback:           aws.FalseTernary,   // IMDSv2 only
+		Retryer:                  newRetryer(),
+		DisableDefaultMaxBackoff: true, // no 1 s cap wrapped around newRetryer's own pause
 		Logger:                   logging.Nop{},
 	})
 	return client, hc
+}
+
+// newRetryer is the SDK retryer of the watcher's client. Within one call
+// it retries at once, and once, exactly two things:
+//
+//   - a 401 to the GET: the SDK's token provider has already dropped the
+//     token it sent (it marks the 401 retryable), so the retry asks for a
+//     new token and reads again, within the same poll;
+//   - a connection that broke before any answer (a reset, a reused
+//     keep-alive connection the far end had closed, a refused connect).
+//
+// A status IMDS chose to send (429, 5xx, 403, ...) is not retried here:
+// retrying a throttled or failing IMDS at once only adds to its load. The
+// call fails, and the watcher backs off before its next poll.
+func newRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 2
+		o.Retryables = []retry.IsErrorRetryable{
+			retry.NoRetryCanceledError{},     // the poll's own deadline ended it
+			retry.RetryableError{},           // the token provider's mark on a 401
+			retry.RetryableConnectionError{}, // no answer came back at all
+		}
+		o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+		// The default token bucket empties for good after a run of
+		// failures; IMDS polling must keep trying.
+		o.RateLimiter = ratelimit.None
+	})
 }
 
 // callTrace records what the transport saw during one IMDS call (the token
@@ -211,26 +258,31 @@ func (b *limitedBody) Close() error { return b.rc.Close() }
 
 // failure classes: each has its own rate limit for warnings.
 const (
-	failUnreachable   = "unreachable"    // nothing answers at the endpoint
-	failForbidden     = "forbidden"      // 403: IMDS turned off for the instance
-	failTokenTimeout  = "token-timeout"  // connected, but the token PUT got no answer
-	failTokenRejected = "token-rejected" // the token PUT got another error status
-	failTimeout       = "timeout"        // a GET got no answer in time
-	failUnauthorized  = "unauthorized"   // 401 even with a fresh token
-	failThrottled     = "throttled"      // 429
-	failServer        = "server-error"   // 5xx
-	failStatus        = "http-status"    // another unexpected status
+	failUnreachable   = "unreachable"      // nothing answers at the endpoint
+	failForbidden     = "forbidden"        // 403: IMDS turned off for the instance
+	failTokenTimeout  = "token-timeout"    // connected, but the token PUT got no answer
+	failTokenRejected = "token-rejected"   // the token PUT got another error status
+	failTimeout       = "timeout"          // a GET got no answer, or no whole answer, in time
+	failReset         = "connection-reset" // connected, and the connection broke before a whole answer
+	failUnauthorized  = "unauthorized"     // 401 even with a fresh token
+	failThrottled     = "throttled"        // 429
+	failServer        = "server-error"     // 5xx
+	failStatus        = "http-status"      // another unexpected status
 	failTooLarge      = "response-too-large"
 	failOther         = "other"
 )
 
 // fetchError is a failed IMDS call, classified.
 type fetchError struct {
-	class  string
-	status int
-	err    error
+	class   string
+	status  int           // the last HTTP status; 0 when none
+	netErr  error         // the transport's error of the last request, if any
+	timeout time.Duration // the bound the call had
+	err     error         // the SDK's error, with its whole chain
 }
 
+// Error is the full story, the SDK's nested chain included: for debug
+// lines.
 func (e *fetchError) Error() string {
 	if e.status != 0 {
 		return fmt.Sprintf("imds %s (http %d): %v", e.class, e.status, e.err)
@@ -240,32 +292,90 @@ func (e *fetchError) Error() string {
 
 func (e *fetchError) Unwrap() error { return e.err }
 
-// hint says what to change for a failure class, or "".
+// short names the class and what was seen on the wire, in a few words:
+// "throttled: http 429", "unreachable: connection refused (ECONNREFUSED)",
+// "token-timeout: no answer within 1s". This is what warnings carry; the
+// chain goes to debug lines.
+func (e *fetchError) short() string {
+	return e.class + ": " + e.detail()
+}
+
+func (e *fetchError) detail() string {
+	if e.class == failTooLarge {
+		return fmt.Sprintf("answer larger than %d bytes", maxBody)
+	}
+	switch {
+	case e.status >= 300:
+		return fmt.Sprintf("http %d", e.status)
+	case e.status != 0 && e.class == failTimeout:
+		return fmt.Sprintf("http %d, body not whole within %v", e.status, e.timeout)
+	case e.status != 0:
+		return fmt.Sprintf("http %d, body cut off", e.status)
+	}
+	var dnsErr *net.DNSError
+	var errno syscall.Errno
+	switch err := e.netErr; {
+	case err == nil:
+	case errors.As(err, &dnsErr):
+		return "lookup " + dnsErr.Name + ": " + dnsErr.Err
+	case errors.As(err, &errno):
+		if name := unix.ErrnoName(errno); name != "" {
+			return fmt.Sprintf("%v (%s)", errno, name)
+		}
+		return errno.Error()
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed without an answer"
+	case isTimeout(err):
+		if e.class == failUnreachable {
+			return fmt.Sprintf("no connection within %v", e.timeout)
+		}
+		return fmt.Sprintf("no answer within %v", e.timeout)
+	}
+	// Nothing on the wire to name: the innermost cause, bounded.
+	err := e.err
+	for u := errors.Unwrap(err); u != nil; u = errors.Unwrap(err) {
+		err = u
+	}
+	if err == nil {
+		return "unknown error"
+	}
+	return truncate(err.Error(), 120)
+}
+
+// hint says what to change for a failure class, or "". Hints are short:
+// they end a log line.
 func hint(class string) string {
 	switch class {
 	case failForbidden:
-		return "IMDS is turned off for this instance; enable it with: aws ec2 modify-instance-metadata-options --instance-id ID --http-endpoint enabled (or --imds off)"
+		return "enable IMDS (aws ec2 modify-instance-metadata-options --http-endpoint enabled) or set --imds off"
 	case failTokenTimeout:
-		return "the IMDSv2 token request got no answer: a container on a Docker bridge network needs the instance's HttpPutResponseHopLimit set to 2 (aws ec2 modify-instance-metadata-options --instance-id ID --http-put-response-hop-limit 2), or host or awsvpc networking"
+		return "behind a Docker bridge, set the instance's HttpPutResponseHopLimit to 2 (or use host or awsvpc networking)"
 	case failUnreachable:
-		return "no instance metadata service here (not on EC2?); set --imds off to skip the probe, or --imds-endpoint to point at one"
+		return "no IMDS here (not on EC2?): set --imds off, or --imds-endpoint"
 	case failTokenRejected:
 		return "the endpoint does not serve IMDSv2 tokens"
 	case failThrottled:
-		return "IMDS is throttling this instance; every process polling it shares the limit, so raise --imds-poll-interval"
+		return "every process polling IMDS shares its rate limit: raise --imds-poll-interval"
 	}
 	return ""
 }
 
 // classify turns an error of GetMetadata into a *fetchError, using what the
 // transport saw.
-func classify(err error, tr *callTrace) *fetchError {
+func classify(err error, tr *callTrace, timeout time.Duration) *fetchError {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	fe := &fetchError{class: failOther, status: tr.status, err: err}
+	fe := &fetchError{class: failOther, status: tr.status, netErr: tr.err, timeout: timeout, err: err}
 	switch {
 	case tr.tooLarge:
 		fe.class = failTooLarge
+	case tr.status >= 200 && tr.status < 300:
+		// The answer began, but its body never came whole: it was too
+		// slow (a drip), or the connection broke.
+		fe.class = failReset
+		if isTimeout(err) {
+			fe.class = failTimeout
+		}
 	case tr.status == http.StatusForbidden:
 		fe.class = failForbidden
 	case tr.status == http.StatusTooManyRequests:
@@ -286,6 +396,9 @@ func classify(err error, tr *callTrace) *fetchError {
 		// No connection: refused, no route, DNS, or a connect that timed
 		// out (a link-local address that nothing answers).
 		fe.class = failUnreachable
+	case isReset(tr.err):
+		// The far end closed or reset the connection without answering.
+		fe.class = failReset
 	case tr.method == http.MethodPut:
 		// Connected, sent the PUT, no answer: the answer was dropped on
 		// the way back, as with a hop limit of 1 behind a Docker bridge.
@@ -300,6 +413,16 @@ func lastMethod(tr *callTrace) string {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	return tr.method
+}
+
+func isTimeout(err error) bool {
+	var to interface{ Timeout() bool }
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &to) && to.Timeout())
+}
+
+func isReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 func isDialError(err error) bool {
@@ -322,8 +445,11 @@ func isNotFound(err error) bool {
 	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound
 }
 
-// get fetches one metadata path within timeout. found is false when IMDS
-// answers 404. A failure is a *fetchError, or ctx's error when ctx ended.
+// get fetches one metadata path within timeout, which bounds the whole
+// call: the token request, the GET, and the one retry newRetryer allows (a
+// 401 gets a new token and a second GET here, not at the next poll). found
+// is false when IMDS answers 404. A failure is a *fetchError, or ctx's
+// error when ctx ended.
 func get(ctx context.Context, client *imds.Client, path string, timeout time.Duration) (body []byte, found bool, err error) {
 	tr := &callTrace{}
 	rctx, cancel := context.WithTimeout(withTrace(ctx, tr), timeout)
@@ -336,13 +462,13 @@ func get(ctx context.Context, client *imds.Client, path string, timeout time.Dur
 		if isNotFound(err) && lastMethod(tr) == http.MethodGet {
 			return nil, false, nil
 		}
-		return nil, false, classify(err, tr)
+		return nil, false, classify(err, tr, timeout)
 	}
 	defer out.Content.Close()
 	// The SDK has already read the body (bounded by limitedBody).
 	body, err = io.ReadAll(out.Content)
 	if err != nil {
-		return nil, false, classify(err, tr)
+		return nil, false, classify(err, tr, timeout)
 	}
 	return body, true, nil
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"testing"
@@ -19,9 +21,16 @@ const waitLimit = 10 * time.Second
 // check it never reaches a log.
 const tokenSecret = "tok-SECRET-6f1c"
 
-// hang, as a route status, makes the fake hold the request until the
-// client gives up or the test ends.
-const hang = -1
+// Route statuses that are not HTTP statuses. hang makes the fake hold the
+// request until the client gives up or the test ends; stall answers 200
+// and a part of the body, then holds the rest back in the same way; reset
+// closes the connection with a TCP reset instead of answering. stall and
+// reset need a socket: a fake from newFake.
+const (
+	hang  = -1
+	stall = -2
+	reset = -3
+)
 
 // route answers the n-th GET (from 1) of one metadata path.
 type route func(n int) (status int, body string)
@@ -33,7 +42,9 @@ func static(status int, body string) route {
 // fakeIMDS is an IMDSv2-only fake: a token from PUT /latest/api/token is
 // required on every GET, as on EC2.
 type fakeIMDS struct {
-	srv     *httptest.Server
+	srv     *httptest.Server // nil for a fake served in-process
+	url     string           // the endpoint to configure
+	hc      *http.Client     // for Config.HTTPClient: nil, or the in-process transport
 	release chan struct{}
 
 	mu          sync.Mutex
@@ -48,21 +59,104 @@ type fakeIMDS struct {
 	hangPut     bool   // PUT hangs
 	routes      map[string]route
 	other       int // requests to anything else
+	expireGets  int // the next this many GETs find every token expired (401)
+	log         []fakeReq
 }
 
-func newFake(t *testing.T) *fakeIMDS {
-	t.Helper()
-	f := &fakeIMDS{
+// fakeReq is one request the fake answered, in the order they came.
+type fakeReq struct {
+	at     time.Time // when it arrived
+	method string    // PUT (a token) or GET
+	path   string    // of a GET, below /latest/meta-data/
+	status int       // what the fake answered; hang when it held the request
+}
+
+func (r fakeReq) String() string {
+	if r.method == http.MethodPut {
+		return fmt.Sprintf("PUT token %d", r.status)
+	}
+	return fmt.Sprintf("GET %s %d", r.path, r.status)
+}
+
+func newFakeState() *fakeIMDS {
+	return &fakeIMDS{
 		release: make(chan struct{}),
 		changed: make(chan struct{}),
 		gets:    map[string]int{},
 		valid:   map[string]bool{},
 		routes:  map[string]route{},
 	}
+}
+
+// newFake starts a fake on a loopback port.
+func newFake(t *testing.T) *fakeIMDS {
+	t.Helper()
+	f := newFakeState()
 	f.srv = httptest.NewServer(f)
+	f.url = f.srv.URL
 	t.Cleanup(f.srv.Close)
 	t.Cleanup(func() { close(f.release) }) // runs before srv.Close
 	return f
+}
+
+// newLocalFake returns a fake served in-process: the watcher's requests
+// run the handler in its own goroutine, with no socket and no server
+// goroutine, so that the fake works inside a synctest bubble, where the
+// clock is fake and a schedule of many seconds takes no time. Hung
+// requests end with their context, as over a socket.
+func newLocalFake(t *testing.T) *fakeIMDS {
+	t.Helper()
+	f := newFakeState()
+	f.url = "http://imds.test"
+	f.hc = &http.Client{Transport: localTransport{f}}
+	t.Cleanup(func() { close(f.release) })
+	return f
+}
+
+// localTransport serves requests with a fake's handler.
+type localTransport struct{ f *fakeIMDS }
+
+func (lt localTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	// As over a socket, the request got a connection: the classification
+	// of a hang (token-timeout, not unreachable) depends on it.
+	if tr := httptrace.ContextClientTrace(req.Context()); tr != nil && tr.GotConn != nil {
+		tr.GotConn(httptrace.GotConnInfo{})
+	}
+	rec := httptest.NewRecorder()
+	lt.f.ServeHTTP(rec, req)
+	if err := req.Context().Err(); err != nil {
+		return nil, err
+	}
+	return rec.Result(), nil
+}
+
+// note records a request; the fake is locked.
+func (f *fakeIMDS) note(method, path string, status int) {
+	f.log = append(f.log, fakeReq{at: time.Now(), method: method, path: path, status: status})
+}
+
+// getTimes returns when each GET of path arrived.
+func (f *fakeIMDS) getTimes(path string) []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []time.Time
+	for _, r := range f.log {
+		if r.method == http.MethodGet && r.path == path {
+			out = append(out, r.at)
+		}
+	}
+	return out
+}
+
+// requests returns the requests so far, one string each.
+func (f *fakeIMDS) requests() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, r := range f.log {
+		out = append(out, r.String())
+	}
+	return out
 }
 
 func (f *fakeIMDS) bump() {
@@ -76,19 +170,23 @@ func (f *fakeIMDS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.puts++
 		f.bump()
 		if f.hangPut {
+			f.note(r.Method, "", hang)
 			f.mu.Unlock()
 			f.wait(r)
 			return
 		}
 		defer f.mu.Unlock()
 		if f.tokenStatus != 0 {
+			f.note(r.Method, "", f.tokenStatus)
 			w.WriteHeader(f.tokenStatus)
 			return
 		}
 		if r.Header.Get("X-Aws-Ec2-Metadata-Token-Ttl-Seconds") == "" {
+			f.note(r.Method, "", http.StatusBadRequest)
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
+		f.note(r.Method, "", http.StatusOK)
 		f.seq++
 		tok := fmt.Sprintf("%s-%d", tokenSecret, f.seq)
 		f.valid[tok] = true
@@ -112,12 +210,18 @@ func (f *fakeIMDS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := f.gets[path]
 	f.bump()
 	if f.tokenStatus == http.StatusForbidden {
+		f.note(r.Method, path, http.StatusForbidden)
 		f.mu.Unlock()
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}
+	if f.expireGets > 0 {
+		f.expireGets--
+		clear(f.valid)
+	}
 	if !f.valid[r.Header.Get("X-Aws-Ec2-Metadata-Token")] {
 		f.unauth++
+		f.note(r.Method, path, http.StatusUnauthorized)
 		f.mu.Unlock()
 		w.WriteHeader(http.StatusUnauthorized)
 		return
@@ -128,8 +232,24 @@ func (f *fakeIMDS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rt != nil {
 		status, body = rt(n)
 	}
-	if status == hang {
+	f.mu.Lock()
+	f.note(r.Method, path, status)
+	f.mu.Unlock()
+	switch status {
+	case hang:
 		f.wait(r)
+		return
+	case stall:
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprint(w, body[:len(body)/2])
+		http.NewResponseController(w).Flush()
+		f.wait(r)
+		return
+	case reset:
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.(*net.TCPConn).SetLinger(0) // RST instead of FIN
+			conn.Close()
+		}
 		return
 	}
 	w.WriteHeader(status)
@@ -197,10 +317,14 @@ func (f *fakeIMDS) morePolls(t *testing.T, path string, n int) {
 	f.await(t, fmt.Sprintf("%d more polls of %s", n, path), func(f *fakeIMDS) bool { return f.gets[path] >= base+n })
 }
 
-// logRecorder is a slog.Handler that keeps every record.
+// logRecorder is a slog.Handler that keeps every record. It also checks
+// the keys of each: a record must not carry a key twice, nor one of the
+// handler's own keys (time, level, msg), which a JSON parser would
+// confuse; the test fails at its end if one did.
 type logRecorder struct {
 	mu      sync.Mutex
 	recs    []logRec
+	badKeys []string
 	changed chan struct{}
 }
 
@@ -216,7 +340,17 @@ type recHandler struct {
 	attrs []slog.Attr
 }
 
-func newRecorder() *logRecorder { return &logRecorder{changed: make(chan struct{})} }
+func newRecorder(t *testing.T) *logRecorder {
+	r := &logRecorder{changed: make(chan struct{})}
+	t.Cleanup(func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, b := range r.badKeys {
+			t.Errorf("log record with a clashing key: %s", b)
+		}
+	})
+	return r
+}
 
 func (r *logRecorder) logger() *slog.Logger { return slog.New(&recHandler{r: r}) }
 
@@ -226,8 +360,13 @@ func (h *recHandler) Handle(_ context.Context, rec slog.Record) error {
 	lr := logRec{level: rec.Level, msg: rec.Message, attrs: map[string]string{}}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %q", rec.Level, rec.Message)
+	var bad bool
 	add := func(a slog.Attr) bool {
 		v := a.Value.Resolve().String()
+		switch _, dup := lr.attrs[a.Key]; {
+		case dup, a.Key == slog.TimeKey, a.Key == slog.LevelKey, a.Key == slog.MessageKey:
+			bad = true
+		}
 		lr.attrs[a.Key] = v
 		fmt.Fprintf(&b, " %s=%q", a.Key, v)
 		return true
@@ -239,6 +378,9 @@ func (h *recHandler) Handle(_ context.Context, rec slog.Record) error {
 	lr.text = b.String()
 	h.r.mu.Lock()
 	defer h.r.mu.Unlock()
+	if bad {
+		h.r.badKeys = append(h.r.badKeys, lr.text)
+	}
 	h.r.recs = append(h.r.recs, lr)
 	close(h.r.changed)
 	h.r.changed = make(chan struct{})
@@ -327,7 +469,8 @@ func noEnv(string) string { return "" }
 func testConfig(f *fakeIMDS, lr *logRecorder, kinds ...Kind) Config {
 	return Config{
 		Mode:              On,
-		Endpoint:          f.srv.URL,
+		Endpoint:          f.url,
+		HTTPClient:        f.hc,
 		Kinds:             kinds,
 		PollInterval:      5 * time.Millisecond,
 		Getenv:            noEnv,
@@ -336,7 +479,21 @@ func testConfig(f *fakeIMDS, lr *logRecorder, kinds ...Kind) Config {
 		slowInterval:      5 * time.Millisecond,
 		scheduledInterval: 5 * time.Millisecond,
 		reprobeInterval:   5 * time.Millisecond,
+		spotGap:           time.Second + 40*time.Millisecond, // spot backoff capped at 40ms
 		maxBackoff:        40 * time.Millisecond,
+	}
+}
+
+// defaultConfig watches f in On mode with every schedule at its default,
+// for tests in a synctest bubble, where they take no real time.
+func defaultConfig(f *fakeIMDS, lr *logRecorder, kinds ...Kind) Config {
+	return Config{
+		Mode:       On,
+		Endpoint:   f.url,
+		HTTPClient: f.hc,
+		Kinds:      kinds,
+		Getenv:     noEnv,
+		Log:        lr.logger(),
 	}
 }
 

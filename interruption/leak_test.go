@@ -83,7 +83,7 @@ func TestNoGoroutineLeft(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(t)
-			lr := newRecorder()
+			lr := newRecorder(t)
 			cfg := testConfig(f, lr, Spot, ASG, Rebalance, Scheduled)
 			f.update(func(f *fakeIMDS) { tc.setup(f, &cfg) })
 			baseline := runtime.NumGoroutine()

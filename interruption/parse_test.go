@@ -1,6 +1,7 @@
 package interruption
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -229,20 +230,33 @@ func TestResolveEndpoint(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		configured, env, want string
+		from                  EndpointSource
 		ok                    bool
 	}{
-		{"", "", "http://169.254.169.254", true},
-		{"", "http://[fd00:ec2::254]", "http://[fd00:ec2::254]", true},
-		{"http://127.0.0.1:1338", "http://[fd00:ec2::254]", "http://127.0.0.1:1338", true},
-		{"https://imds.example", "", "", false},
-		{"127.0.0.1:1338", "", "", false},
-		{"ftp://x", "", "", false},
-		{"http://", "", "", false},
-		{"", "not a url", "", false},
+		{"", "", "http://169.254.169.254", EndpointDefault, true},
+		{"", "http://[fd00:ec2::254]", "http://[fd00:ec2::254]", EndpointFromEnv, true},
+		{"http://127.0.0.1:1338", "http://[fd00:ec2::254]", "http://127.0.0.1:1338", EndpointConfigured, true},
+		// The variable is not read when the option is given, so a bad
+		// value there is not this caller's business.
+		{"http://127.0.0.1:1338", "ftp://x", "http://127.0.0.1:1338", EndpointConfigured, true},
+		// A refused value comes back with the setting that holds it.
+		{"https://imds.example", "", "https://imds.example", EndpointConfigured, false},
+		{"127.0.0.1:1338", "", "127.0.0.1:1338", EndpointConfigured, false},
+		{"ftp://x", "", "ftp://x", EndpointConfigured, false},
+		{"http://", "", "http://", EndpointConfigured, false},
+		{"", "not a url", "not a url", EndpointFromEnv, false},
+		{"", "ftp://x", "ftp://x", EndpointFromEnv, false},
+		{"", " ", " ", EndpointFromEnv, false}, // blank is a value; only empty means unset
 	} {
-		got, err := resolveEndpoint(tc.configured, env(tc.env))
-		if tc.ok != (err == nil) || got != tc.want {
-			t.Errorf("resolveEndpoint(%q, env %q) = %q, %v; want %q (ok %v)", tc.configured, tc.env, got, err, tc.want, tc.ok)
+		got, from, err := ResolveEndpoint(tc.configured, env(tc.env))
+		if tc.ok != (err == nil) || got != tc.want || from != tc.from {
+			t.Errorf("ResolveEndpoint(%q, env %q) = %q, %v, %v; want %q, %v (ok %v)", tc.configured, tc.env, got, from, err, tc.want, tc.from, tc.ok)
 		}
+		if err != nil && !strings.Contains(err.Error(), fmt.Sprintf("%q", tc.want)) {
+			t.Errorf("ResolveEndpoint(%q, env %q) error %q does not name the value", tc.configured, tc.env, err)
+		}
+	}
+	if got := EndpointFromEnv.String(); got != "AWS_EC2_METADATA_SERVICE_ENDPOINT" {
+		t.Errorf("EndpointFromEnv = %q, want the variable's name", got)
 	}
 }

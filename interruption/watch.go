@@ -23,7 +23,8 @@ const (
 	defaultSlowInterval      = 5 * time.Second
 	defaultScheduledInterval = 30 * time.Second
 	defaultReprobeInterval   = 3 * time.Minute
-	defaultMaxBackoff        = 30 * time.Second
+	defaultSpotGap           = 10 * time.Second // see watcher.backoffCap
+	defaultMaxBackoff        = 30 * time.Second // the other paths
 	defaultWarnEvery         = time.Minute
 
 	// noticeBuffer lets a consumer that is busy for a moment not hold up
@@ -49,16 +50,17 @@ const (
 type Config struct {
 	// Mode says whether to watch at all; see Auto, On and Off.
 	Mode Mode
-	// Endpoint is the IMDS base URL (http or https). "" means
-	// AWS_EC2_METADATA_SERVICE_ENDPOINT (read through Getenv), else
-	// http://169.254.169.254, as the SDK does.
+	// Endpoint is the IMDS base URL, an http URL. "" means EndpointEnv
+	// (read through Getenv), else DefaultEndpoint, as the SDK does; see
+	// ResolveEndpoint.
 	Endpoint string
 	// Kinds are the notices to watch for; empty means none, and Watch
 	// then only closes its channel when ctx ends.
 	Kinds []Kind
 	// PollInterval is the period of spot/instance-action polls (±10 %
 	// jitter, counted from the end of the previous poll); 2s when zero.
-	// It is also the first backoff step after a failure.
+	// It is also the first backoff step after a failed spot read (see the
+	// package doc for the schedule).
 	PollInterval time.Duration
 	// StaleAfter: a Spot notice whose time lies more than this before
 	// Start is left over from an earlier failed interruption, and is
@@ -91,7 +93,8 @@ type Config struct {
 	slowInterval      time.Duration // asg and rebalance polls
 	scheduledInterval time.Duration // scheduled-event polls
 	reprobeInterval   time.Duration // Auto: between probes after one found no IMDS
-	maxBackoff        time.Duration // cap on the backoff after failures
+	spotGap           time.Duration // most time between the starts of two spot reads while failing
+	maxBackoff        time.Duration // cap on the backoff of the other paths
 	warnEvery         time.Duration // at most one warning per failure class per this
 }
 
@@ -123,8 +126,20 @@ type poller struct {
 	path     string
 	interval time.Duration
 	next     time.Time // when to poll next; zero: at once
+	began    time.Time // when the last poll began
 	last     time.Time // when the last poll ended
 	failures int       // consecutive failures, for backoff
+}
+
+// faultEpisode is a run of failed polls: from the first failed poll after
+// normal answers until every watched path answers normally again. It is
+// what the watcher's warnings count in: each class of failure is logged
+// once per episode, and its end once.
+type faultEpisode struct {
+	began  time.Time       // when its first failed poll began
+	polls  int             // failed polls in it
+	seen   map[string]bool // the classes of failure seen in it
+	logged bool            // a warning was logged for it, so its end is logged too
 }
 
 // pendingEvent is a scheduled event waiting for its time to act.
@@ -147,6 +162,7 @@ type watcher struct {
 
 	requestTimeout  time.Duration
 	reprobeInterval time.Duration
+	spotGap         time.Duration
 	maxBackoff      time.Duration
 
 	log    *slog.Logger
@@ -155,7 +171,9 @@ type watcher struct {
 	hc     *http.Client
 
 	pollers   []*poller
-	scheduled *poller // nil when not watched
+	spot      *poller       // nil when not watched
+	scheduled *poller       // nil when not watched
+	fault     *faultEpisode // nil while IMDS answers normally
 
 	emitted map[string]time.Time // ID → deadline last delivered
 	pending map[string]*pendingEvent
@@ -203,9 +221,9 @@ func newWatcher(cfg Config, out chan<- Notice) *watcher {
 			return skip(slog.LevelInfo, "AWS_EC2_METADATA_DISABLED is true", "hint", "set --imds on to watch anyway")
 		}
 	}
-	endpoint, err := resolveEndpoint(cfg.Endpoint, getenv)
+	endpoint, from, err := ResolveEndpoint(cfg.Endpoint, getenv)
 	if err != nil {
-		return skip(slog.LevelWarn, "invalid imds endpoint", "error", err.Error())
+		return skip(slog.LevelWarn, "invalid imds endpoint", "setting", from.String(), "error", err.Error())
 	}
 
 	w := &watcher{
@@ -220,6 +238,7 @@ func newWatcher(cfg Config, out chan<- Notice) *watcher {
 		reboot:          cfg.ScheduledReboot,
 		requestTimeout:  min(positive(cfg.requestTimeout, defaultRequestTimeout), defaultRequestTimeout),
 		reprobeInterval: positive(cfg.reprobeInterval, defaultReprobeInterval),
+		spotGap:         positive(cfg.spotGap, defaultSpotGap),
 		maxBackoff:      positive(cfg.maxBackoff, defaultMaxBackoff),
 		log:             log,
 		out:             out,
@@ -237,6 +256,7 @@ func newWatcher(cfg Config, out chan<- Notice) *watcher {
 		switch k {
 		case Spot:
 			p.path, p.interval = pathSpot, w.pollInterval
+			w.spot = p
 		case ASG:
 			p.path, p.interval = pathASG, slow
 		case Rebalance:
@@ -310,11 +330,10 @@ func (w *watcher) probe(ctx context.Context) bool {
 				level = slog.LevelInfo // the normal case off EC2
 			}
 			w.log.Log(ctx, level, "imds unavailable",
-				"reason", fe.class, "endpoint", w.endpoint, "error", err.Error(),
+				"reason", fe.class, "endpoint", w.endpoint, "error", fe.short(),
 				"hint", hint(fe.class), "reprobe_every", w.reprobeInterval)
-		} else {
-			w.log.Debug("imds probe failed", "reason", fe.class, "error", err.Error(), "probes", probes)
 		}
+		w.log.Debug("imds probe failed", "reason", fe.class, "error", err.Error(), "probes", probes)
 		d := jitter(w.reprobeInterval)
 		if timer == nil {
 			timer = time.NewTimer(d)
@@ -352,6 +371,11 @@ func (w *watcher) loop(ctx context.Context) {
 			if now.Before(p.next) {
 				continue
 			}
+			if p != w.spot && w.spotFirst(time.Now()) {
+				// Read spot/instance-action first; this path right after.
+				p.next = w.spot.next
+				continue
+			}
 			if !w.poll(ctx, p) {
 				return
 			}
@@ -361,6 +385,23 @@ func (w *watcher) loop(ctx context.Context) {
 		}
 		timer.Reset(time.Until(w.nextWake()))
 	}
+}
+
+// spotFirst reports whether a poll of another path, begun at now, could
+// still be running when the next spot read is due: at its scheduled time,
+// or spotGap after the previous spot read began, whichever is later. The
+// spot path is first in w.pollers, so it is never itself held up by a
+// path polled in the same round; this keeps a hung or slow other path from
+// stretching the time between two spot reads.
+func (w *watcher) spotFirst(now time.Time) bool {
+	if w.spot == nil || w.spot.began.IsZero() {
+		return false
+	}
+	due := w.spot.began.Add(w.spotGap)
+	if w.spot.next.After(due) {
+		due = w.spot.next
+	}
+	return now.Add(w.requestTimeout).After(due)
 }
 
 // nextWake is the earliest of the next polls and pending deliveries.
@@ -383,6 +424,7 @@ func (w *watcher) nextWake() time.Time {
 // poll. It reports false when ctx has ended.
 func (w *watcher) poll(ctx context.Context, p *poller) bool {
 	began := time.Now()
+	p.began = began
 	body, found, err := get(ctx, w.client, p.path, w.requestTimeout)
 	if ctx.Err() != nil {
 		return false
@@ -390,12 +432,14 @@ func (w *watcher) poll(ctx context.Context, p *poller) bool {
 	p.last = time.Now()
 	if err != nil {
 		p.failures++
-		w.failed(p, err)
-		p.next = p.last.Add(jitter(w.backoff(p)))
+		delay := w.backoff(p)
+		p.next = p.last.Add(delay)
+		w.failed(p, began, err, delay)
 		return true
 	}
 	p.failures = 0
 	w.log.Debug("imds poll", "path", p.path, "found", found, "bytes", len(body), "duration", p.last.Sub(began))
+	w.answered(began)
 	var ok bool
 	switch p.kind {
 	case Spot:
@@ -411,38 +455,96 @@ func (w *watcher) poll(ctx context.Context, p *poller) bool {
 	return ok
 }
 
-// backoff is the pause after p's latest failure: the poll interval,
-// doubled per consecutive failure up to maxBackoff, and never shorter than
-// p's own interval.
-func (w *watcher) backoff(p *poller) time.Duration {
-	d := w.pollInterval
-	for i := 1; i < p.failures && d < w.maxBackoff; i++ {
-		d *= 2
+// backoffCap is the longest pause after a failed poll of p. For
+// spot/instance-action it is spotGap (10 s) less the request bound (1 s),
+// so that a read begins at most spotGap after the previous one began: a
+// notice gives two minutes, and a fault must not eat much of them. For the
+// other paths it is maxBackoff (30 s). Never shorter than p's own interval:
+// a failure never makes a path polled more often than when it answers.
+func (w *watcher) backoffCap(p *poller) time.Duration {
+	if p == w.spot {
+		return max(w.spotGap-w.requestTimeout, p.interval)
 	}
-	return max(min(d, w.maxBackoff), p.interval)
+	return max(w.maxBackoff, p.interval)
 }
 
-// failed logs a failed poll: always at debug, and at warn at most once per
-// warnEvery for each class of failure.
-func (w *watcher) failed(p *poller, err error) {
-	class := failOther
-	var fe *fetchError
-	if errors.As(err, &fe) {
-		class = fe.class
+// backoffStep is the nominal pause after p's latest failure: p's interval,
+// doubled for each consecutive failure after the first, up to backoffCap.
+func (w *watcher) backoffStep(p *poller) time.Duration {
+	limit := w.backoffCap(p)
+	d := p.interval
+	for i := 1; i < p.failures && d < limit; i++ {
+		d *= 2
 	}
-	w.log.Debug("imds poll failed", "path", p.path, "class", class, "error", err.Error(), "failures", p.failures)
-	ok, suppressed := w.warn.allow(class, time.Now())
+	return min(d, limit)
+}
+
+// backoff is the pause after p's latest failure: backoffStep with ±10 %
+// jitter, never longer than backoffCap; once the step has reached the cap,
+// drawn from the 20 % below it, so that watchers failing together do not
+// poll in step.
+func (w *watcher) backoff(p *poller) time.Duration {
+	step, limit := w.backoffStep(p), w.backoffCap(p)
+	if step >= limit {
+		return limit - rand.N(limit/5+1)
+	}
+	return min(jitter(step), limit)
+}
+
+// failed logs a failed poll: always at debug, with the SDK's whole error
+// chain; and, the first time its class of failure is seen in a fault
+// episode, one warning with a short error and a hint. A class that flaps
+// in and out of episodes is still warned about at most once per
+// warnEvery.
+func (w *watcher) failed(p *poller, began time.Time, err error, delay time.Duration) {
+	fe, ok := errors.AsType[*fetchError](err)
 	if !ok {
+		fe = &fetchError{class: failOther, err: err}
+	}
+	w.log.Debug("imds poll failed", "path", p.path, "class", fe.class, "error", err.Error(),
+		"failures", p.failures, "retry_in", delay)
+	if w.fault == nil {
+		w.fault = &faultEpisode{began: began, seen: map[string]bool{}}
+	}
+	w.fault.polls++
+	if w.fault.seen[fe.class] {
 		return
 	}
-	args := []any{"path", p.path, "class", class, "error", err.Error(), "failures", p.failures}
-	if h := hint(class); h != "" {
+	w.fault.seen[fe.class] = true
+	allowed, unlogged := w.warn.allow(fe.class, time.Now())
+	if !allowed {
+		return
+	}
+	w.fault.logged = true
+	args := []any{"path", p.path, "class", fe.class, "error", fe.short()}
+	if h := hint(fe.class); h != "" {
 		args = append(args, "hint", h)
 	}
-	if suppressed > 0 {
-		args = append(args, "suppressed", suppressed)
+	if unlogged > 0 {
+		args = append(args, "unlogged_episodes", unlogged)
 	}
 	w.log.Warn("imds request failed", args...)
+}
+
+// answered notes a poll that IMDS answered normally (404 included). When
+// it ends a fault episode (no path is failing any more), one line says so:
+// at info when the episode was warned about, else at debug.
+func (w *watcher) answered(began time.Time) {
+	if w.fault == nil {
+		return
+	}
+	for _, p := range w.pollers {
+		if p.failures > 0 {
+			return
+		}
+	}
+	level := slog.LevelDebug
+	if w.fault.logged {
+		level = slog.LevelInfo
+	}
+	w.log.Log(context.Background(), level, "imds answering again",
+		"fault_duration", began.Sub(w.fault.began), "failed_polls", w.fault.polls)
+	w.fault = nil
 }
 
 // unreadable warns, rate-limited, about a notice body that does not parse.
@@ -452,7 +554,7 @@ func (w *watcher) unreadable(p *poller, body []byte, err error) {
 	if !ok {
 		return
 	}
-	args := []any{"path", p.path, "error", err.Error(), "body", truncate(string(body), 200)}
+	args := []any{"path", p.path, "error", truncate(err.Error(), 120), "body", truncate(string(body), 120)}
 	if suppressed > 0 {
 		args = append(args, "suppressed", suppressed)
 	}

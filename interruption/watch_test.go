@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -42,7 +44,7 @@ func TestGetNotFound(t *testing.T) {
 func TestSpotNotice(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	deadline := time.Now().Add(2 * time.Minute).Truncate(time.Second).UTC()
 	f.set(pathSpot, func(n int) (int, string) {
 		if n < 3 {
@@ -77,7 +79,7 @@ func TestSpotNotice(t *testing.T) {
 func TestNothingYet(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	ch := start(t, testConfig(f, lr, Spot, ASG, Rebalance, Scheduled))
 	for _, p := range []string{pathSpot, pathASG, pathRebalance, pathScheduled} {
 		f.morePolls(t, p, 5)
@@ -97,7 +99,7 @@ func TestNothingYet(t *testing.T) {
 func TestTokenReuseAndRenewal(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	start(t, testConfig(f, lr, Spot))
 	f.morePolls(t, pathSpot, 20)
 	f.read(func(f *fakeIMDS) {
@@ -129,7 +131,7 @@ func TestTokenReuseAndRenewal(t *testing.T) {
 func TestTokenExpiry(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	f.update(func(f *fakeIMDS) { f.tokenTTL = "1" })
 	start(t, testConfig(f, lr, Spot))
 	f.await(t, "a second token PUT", func(f *fakeIMDS) bool { return f.puts >= 2 })
@@ -148,7 +150,7 @@ func TestTokenExpiry(t *testing.T) {
 func TestTokenNotLoggedOnFailures(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	f.set(pathSpot, static(500, "oops"))
 	f.set(pathASG, static(200, "{bad"))
 	f.set(pathRebalance, static(401, ""))
@@ -164,7 +166,7 @@ func TestTokenNotLoggedOnFailures(t *testing.T) {
 func TestForbiddenOn(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	f.update(func(f *fakeIMDS) { f.tokenStatus = http.StatusForbidden })
 	ch := start(t, testConfig(f, lr, Spot))
 	lr.await(t, slog.LevelDebug, "imds poll failed", 4)
@@ -189,7 +191,7 @@ func TestForbiddenOn(t *testing.T) {
 func TestThrottledAndServerErrors(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	deadline := time.Now().Add(time.Minute).UTC().Truncate(time.Second)
 	f.set(pathSpot, func(n int) (int, string) {
 		switch {
@@ -213,36 +215,13 @@ func TestThrottledAndServerErrors(t *testing.T) {
 	if len(warns) != 2 || classes[failThrottled] != 1 || classes[failServer] != 1 {
 		t.Errorf("warnings = %v, want one throttled and one server-error", warns)
 	}
-	// The SDK retries each once (2 attempts): 12 failing answers took 6
-	// failed polls.
-	if got := len(lr.find(slog.LevelDebug, "imds poll failed")); got != 6 {
-		t.Errorf("%d failed polls for 12 failing answers, want 6", got)
+	// A status IMDS chose to send is not retried within the poll: 12
+	// failing answers were 12 failed polls, one episode that ended once.
+	if got := len(lr.find(slog.LevelDebug, "imds poll failed")); got != 12 {
+		t.Errorf("%d failed polls for 12 failing answers, want 12", got)
 	}
-}
-
-// TestBackoff checks the schedule after failures: the poll interval,
-// doubled, capped, never shorter than the path's own interval.
-func TestBackoff(t *testing.T) {
-	w := &watcher{pollInterval: 2 * time.Second, maxBackoff: 30 * time.Second}
-	p := &poller{interval: 2 * time.Second}
-	var got []time.Duration
-	for p.failures = 1; p.failures <= 7; p.failures++ {
-		got = append(got, w.backoff(p))
-	}
-	want := []time.Duration{2, 4, 8, 16, 30, 30, 30}
-	for i := range want {
-		if got[i] != want[i]*time.Second {
-			t.Fatalf("backoff = %v, want %v seconds", got, want)
-		}
-	}
-	p = &poller{interval: 45 * time.Second, failures: 1}
-	if d := w.backoff(p); d != 45*time.Second {
-		t.Errorf("backoff of a 45s path = %v, want 45s", d)
-	}
-	for range 1000 {
-		if d := jitter(2 * time.Second); d < 1800*time.Millisecond || d > 2200*time.Millisecond {
-			t.Fatalf("jitter(2s) = %v, outside ±10%%", d)
-		}
+	if back := lr.await(t, slog.LevelInfo, "imds answering again", 1); len(back) != 1 || back[0].attrs["failed_polls"] != "12" {
+		t.Errorf("end of fault = %v, want one with failed_polls=12", back)
 	}
 }
 
@@ -269,7 +248,7 @@ func TestRateLimiter(t *testing.T) {
 func TestHungTokenRequest(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	f.update(func(f *fakeIMDS) { f.hangPut = true })
 
 	client, hc := newClient(f.srv.URL, nil)
@@ -308,7 +287,7 @@ func TestHungTokenRequest(t *testing.T) {
 func TestHungGet(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	deadline := time.Now().Add(time.Minute).UTC().Truncate(time.Second)
 	f.set(pathSpot, func(n int) (int, string) {
 		if n == 1 {
@@ -346,7 +325,7 @@ func closedAddr(t *testing.T) string {
 
 func TestConnectionRefusedOn(t *testing.T) {
 	t.Parallel()
-	lr := newRecorder()
+	lr := newRecorder(t)
 	cfg := testConfig(newFake(t), lr, Spot)
 	cfg.Endpoint = closedAddr(t)
 	start(t, cfg)
@@ -370,12 +349,12 @@ func TestAutoUnavailable(t *testing.T) {
 	}{
 		{"refused", func(f *fakeIMDS, cfg *Config) { cfg.Endpoint = closedAddr(t) }, slog.LevelInfo, failUnreachable, "--imds off"},
 		{"forbidden", func(f *fakeIMDS, cfg *Config) { f.tokenStatus = http.StatusForbidden }, slog.LevelWarn, failForbidden, "--http-endpoint enabled"},
-		{"token timeout", func(f *fakeIMDS, cfg *Config) { f.hangPut = true }, slog.LevelWarn, failTokenTimeout, "HttpPutResponseHopLimit set to 2"},
+		{"token timeout", func(f *fakeIMDS, cfg *Config) { f.hangPut = true }, slog.LevelWarn, failTokenTimeout, "HttpPutResponseHopLimit to 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(t)
-			lr := newRecorder()
+			lr := newRecorder(t)
 			cfg := testConfig(f, lr, Spot)
 			cfg.Mode = Auto
 			cfg.requestTimeout = 50 * time.Millisecond
@@ -389,6 +368,14 @@ func TestAutoUnavailable(t *testing.T) {
 			l := lines[0]
 			if l.msg != "imds unavailable" || l.level != tc.level || l.attrs["reason"] != tc.class || !strings.Contains(l.attrs["hint"], tc.hint) {
 				t.Errorf("line = %s; want %v imds unavailable, reason %s, hint with %q", l.text, tc.level, tc.class, tc.hint)
+			}
+			// One short line: the class and what was seen, not the SDK's
+			// nested chain, which is at debug.
+			if !strings.HasPrefix(l.attrs["error"], tc.class+": ") || len(l.text) > 300 || strings.Contains(l.text, "operation error") {
+				t.Errorf("line = %s (%d bytes); want a short error", l.text, len(l.text))
+			}
+			if d := lr.find(slog.LevelDebug, "imds probe failed")[0]; !strings.Contains(d.attrs["error"], "operation error") {
+				t.Errorf("debug line lacks the SDK's chain: %s", d.text)
 			}
 			f.read(func(f *fakeIMDS) {
 				for p, n := range f.gets {
@@ -405,7 +392,7 @@ func TestAutoUnavailable(t *testing.T) {
 func TestAutoRecovers(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	f.update(func(f *fakeIMDS) { f.tokenStatus = http.StatusForbidden })
 	cfg := testConfig(f, lr, Spot)
 	cfg.Mode = Auto
@@ -424,7 +411,7 @@ func TestAutoRecovers(t *testing.T) {
 func TestAutoServerErrorIsPresent(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	f.set(pathSpot, static(500, ""))
 	cfg := testConfig(f, lr, Spot)
 	cfg.Mode = Auto
@@ -457,7 +444,7 @@ func TestSkipped(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(t)
-			lr := newRecorder()
+			lr := newRecorder(t)
 			cfg := testConfig(f, lr, tc.kinds...)
 			cfg.Mode = tc.mode
 			cfg.Getenv = func(k string) string { return tc.env[k] }
@@ -487,7 +474,7 @@ func TestSkipped(t *testing.T) {
 func TestOnIgnoresDisabledEnv(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	cfg := testConfig(f, lr, Spot)
 	cfg.Getenv = func(k string) string {
 		if k == "AWS_EC2_METADATA_DISABLED" {
@@ -504,7 +491,7 @@ func TestOnIgnoresDisabledEnv(t *testing.T) {
 func TestEndpointFromEnv(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	cfg := testConfig(f, lr, Spot)
 	cfg.Endpoint = ""
 	cfg.Getenv = func(k string) string {
@@ -525,7 +512,7 @@ func TestEndpointFromEnv(t *testing.T) {
 func TestUnreadableBodies(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	deadline := time.Now().Add(time.Minute).UTC().Truncate(time.Second)
 	huge := `{"action":"terminate","time":"` + strings.Repeat("9", 1<<20) + `"}`
 	f.set(pathSpot, func(n int) (int, string) {
@@ -566,7 +553,7 @@ func TestUnreadableBodies(t *testing.T) {
 func TestPastTime(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	past := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
 	f.set(pathSpot, static(200, spotBody("terminate", past)))
 	cfg := testConfig(f, lr, Spot)
@@ -580,7 +567,7 @@ func TestPastTime(t *testing.T) {
 func TestStale(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	now := time.Now()
 	stale := now.Add(-10 * time.Minute).UTC().Truncate(time.Second)
 	f.set(pathSpot, static(200, spotBody("terminate", stale)))
@@ -606,7 +593,7 @@ func TestStale(t *testing.T) {
 func TestRepeatedNoticeMovingTime(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	base := time.Now().Add(2 * time.Minute).UTC().Truncate(time.Second)
 	f.set(pathSpot, func(n int) (int, string) {
 		return 200, spotBody("terminate", base.Add(time.Duration(n)*time.Second))
@@ -629,7 +616,7 @@ func TestRepeatedNoticeMovingTime(t *testing.T) {
 func TestDeadlineMoves(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	t1 := time.Now().Add(2 * time.Minute).UTC().Truncate(time.Second)
 	f.set(pathSpot, static(200, spotBody("terminate", t1)))
 	ch := start(t, testConfig(f, lr, Spot))
@@ -657,7 +644,7 @@ func TestDeadlineMoves(t *testing.T) {
 func TestUnknownSpotAction(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	tm := time.Now().Add(time.Minute).UTC().Truncate(time.Second)
 	f.set(pathSpot, static(200, spotBody("reboot", tm)))
 	ch := start(t, testConfig(f, lr, Spot))
@@ -675,7 +662,7 @@ func TestUnknownSpotAction(t *testing.T) {
 func TestASG(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	f.set(pathASG, func(n int) (int, string) {
 		if n <= 3 {
 			return 200, "InService\n"
@@ -721,7 +708,7 @@ func scheduledEntry(id, code, state string, notBefore time.Time) string {
 func TestScheduledLead(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	now := time.Now()
 	notBefore := now.Add(3 * time.Second).Truncate(time.Second) // 2-3s ahead, whole seconds as IMDS gives them
 	actAt := now.Add(400 * time.Millisecond)
@@ -763,7 +750,7 @@ func TestScheduledLead(t *testing.T) {
 func TestScheduledReboot(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	past := time.Now().Add(-time.Minute).Truncate(time.Second)
 	f.set(pathScheduled, static(200, scheduledBody(scheduledEntry("e-reboot", "instance-reboot", "active", past))))
 	cfg := testConfig(f, lr, Scheduled)
@@ -778,7 +765,7 @@ func TestScheduledReboot(t *testing.T) {
 func TestScheduledUpdate(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	nb := time.Now().Add(time.Hour).Truncate(time.Second)
 	f.set(pathScheduled, static(200, scheduledBody(scheduledEntry("e1", "instance-stop", "active", nb))))
 	cfg := testConfig(f, lr, Scheduled)
@@ -811,7 +798,7 @@ func TestScheduledCancel(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(t)
-			lr := newRecorder()
+			lr := newRecorder(t)
 			now := time.Now()
 			notBefore := now.Add(4 * time.Second).Truncate(time.Second)
 			actAt := now.Add(time.Second) // the test must cancel the event before then
@@ -849,7 +836,7 @@ func TestScheduledCancel(t *testing.T) {
 func TestScheduledKeptOnFailure(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	now := time.Now()
 	notBefore := now.Add(3 * time.Second).Truncate(time.Second)
 	actAt := now.Add(300 * time.Millisecond)
@@ -879,7 +866,7 @@ func TestScheduledKeptOnFailure(t *testing.T) {
 func TestBlockedConsumer(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	lr := newRecorder()
+	lr := newRecorder(t)
 	past := time.Now().Add(-time.Minute).Truncate(time.Second)
 	var events []string
 	for i := range 3 * noticeBuffer {
@@ -912,10 +899,13 @@ func TestClassify(t *testing.T) {
 		{"connect timeout", &callTrace{requests: 1, method: "PUT", err: context.DeadlineExceeded}, failUnreachable},
 		{"put timeout", &callTrace{requests: 1, method: "PUT", gotConn: true, err: context.DeadlineExceeded}, failTokenTimeout},
 		{"get timeout", &callTrace{requests: 2, method: "GET", gotConn: true, err: context.DeadlineExceeded}, failTimeout},
+		{"get reset", &callTrace{requests: 2, method: "GET", gotConn: true, err: syscall.ECONNRESET}, failReset},
+		{"put closed", &callTrace{requests: 1, method: "PUT", gotConn: true, err: io.EOF}, failReset},
+		{"body cut", &callTrace{requests: 2, method: "GET", gotConn: true, status: 200}, failReset},
 		{"too large", &callTrace{requests: 2, method: "GET", gotConn: true, status: 200, tooLarge: true}, failTooLarge},
 		{"nothing sent", &callTrace{}, failOther},
 	} {
-		if got := classify(errors.New("x"), tc.tr).class; got != tc.want {
+		if got := classify(errors.New("x"), tc.tr, time.Second).class; got != tc.want {
 			t.Errorf("%s: class %s, want %s", tc.name, got, tc.want)
 		}
 	}
