@@ -7,7 +7,8 @@
 
 VERSION ?=
 DIST ?= dist
-# The Go toolchain of release builds: the go command fetches it from the
+# The Go toolchain of release builds, and of tools/release itself (its gzip
+# output is in the images and packages): the go command fetches it from the
 # module proxy when the machine has another, so that a release can be rebuilt
 # byte for byte anywhere. Move it forward with go.mod's go line.
 GO_TOOLCHAIN ?= go1.26.8
@@ -16,8 +17,8 @@ GO_TOOLCHAIN ?= go1.26.8
 
 release:
 	@test -n '$(VERSION)' || { echo 'usage: make release VERSION=1.2.3' >&2; exit 2; }
-	go run ./tools/release build -version '$(VERSION)' -out '$(DIST)' -toolchain '$(GO_TOOLCHAIN)'
-	go run ./tools/release verify -version '$(VERSION)' -dir '$(DIST)'
+	GOTOOLCHAIN='$(GO_TOOLCHAIN)' go run ./tools/release build -version '$(VERSION)' -out '$(DIST)' -toolchain '$(GO_TOOLCHAIN)'
+	GOTOOLCHAIN='$(GO_TOOLCHAIN)' go run ./tools/release verify -version '$(VERSION)' -dir '$(DIST)'
 
 release-check:
 	bash tools/release/check.sh

@@ -272,10 +272,11 @@ func checkReplaceable(out string) error {
 }
 
 // goEnv is the environment of the go commands: the caller's, with GOFLAGS
-// cleared (a user's -buildmode=pie or -mod=mod must not change a release),
-// the toolchain pinned, no workspace, and extra.
+// replaced (a user's -buildmode=pie or -race must not change a release; an
+// empty GOFLAGS would let the go env file's apply), the toolchain pinned,
+// no workspace, and extra.
 func (r *release) goEnv(extra []string) []string {
-	set := []string{"GOFLAGS=", "GOWORK=off"}
+	set := []string{"GOFLAGS=-mod=readonly", "GOWORK=off"}
 	if r.toolchain != "" {
 		set = append(set, "GOTOOLCHAIN="+r.toolchain)
 	}
@@ -290,7 +291,9 @@ func (r *release) goBuild(arch, out string) error {
 	ldflags := fmt.Sprintf("-s -w %s -X main.version=%s -X main.commit=%s", entryStub, r.version, r.commit)
 	env := r.goEnv([]string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=" + arch,
 		// The architectures' baselines, whatever the caller's environment.
-		"GOAMD64=v1", "GOARM64=v8.0", "GOEXPERIMENT="})
+		// (A GOEXPERIMENT from the environment shows in the build
+		// information, and verify refuses it.)
+		"GOAMD64=v1", "GOARM64=v8.0"})
 	if _, err := output(r.repo, env, "go", "build", "-trimpath", "-buildvcs=false", "-mod=readonly",
 		"-tags="+buildTags, "-ldflags="+ldflags, "-o", out, "."); err != nil {
 		return err
@@ -336,7 +339,9 @@ func (r *release) helpText(stage string) (string, error) {
 	if _, err := os.Stat(bin); err != nil {
 		return "", fmt.Errorf("the man page is made from spotinit --help, which needs a host of a release architecture: %w", err)
 	}
-	return output(r.repo, nil, bin, "--help")
+	// An empty environment: urfave/cli shows an option's environment
+	// variable, when set, as its default.
+	return output(r.repo, []string{}, bin, "--help")
 }
 
 // writeSums writes SHA256SUMS over names, in sha256sum's format.

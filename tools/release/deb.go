@@ -46,7 +46,7 @@ const debDescription = `init for containers on EC2 Spot, ECS and anywhere else
 // build lays the package's tree out in dir and builds it into out with
 // dpkg-deb. Modes and owners are fixed (--root-owner-group), and dpkg-deb
 // takes every time in the archive from SOURCE_DATE_EPOCH and sorts the
-// entries, so the package is the same on every run.
+// entries, so the package is the same on every run with the same dpkg.
 func (d debSpec) build(dir, out string) error {
 	bin, err := os.ReadFile(d.binary)
 	if err != nil {
@@ -133,7 +133,12 @@ func (d debSpec) build(dir, out string) error {
 		return err
 	}
 	env := withEnv(os.Environ(), fmt.Sprintf("SOURCE_DATE_EPOCH=%d", d.epoch.Unix()))
-	if _, err := output(dir, env, "dpkg-deb", "--root-owner-group", "-Zxz", "--build", dir, out); err != nil {
+	// The compressor's type, level and threads are fixed: xz's output
+	// differs between its single- and multi-threaded encoders, and dpkg
+	// otherwise sizes the threads to the machine (--threads-max needs dpkg
+	// 1.21.9, Debian 12's is 1.21.22).
+	if _, err := output(dir, env, "dpkg-deb", "--root-owner-group", "-Zxz", "-z6", "--threads-max=1",
+		"--build", dir, out); err != nil {
 		return fmt.Errorf("dpkg-deb (part of dpkg, on every Debian and Ubuntu): %w", err)
 	}
 	return os.Chmod(out, 0o644)

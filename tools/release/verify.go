@@ -137,17 +137,25 @@ func verifyBinary(bin, arch, version string) error {
 	if err != nil {
 		return err
 	}
-	settings := map[string]string{}
-	for _, s := range bi.Settings {
-		settings[s.Key] = s.Value
-	}
+	// Exactly the settings of a release build: anything else (-race,
+	// -gcflags, GOEXPERIMENT, -pgo, vcs.*) came from the environment.
 	want := map[string]string{
-		"-buildmode": "exe", "-trimpath": "true", "-tags": buildTags,
+		"-buildmode": "exe", "-compiler": "gc", "-trimpath": "true", "-tags": buildTags,
 		"CGO_ENABLED": "0", "GOOS": "linux", "GOARCH": arch,
+		"GOAMD64": "v1", "GOARM64": "v8.0", // the one of arch
+		"DefaultGODEBUG": "", // from main.go's //go:debug lines
 	}
-	for k, v := range want {
-		if settings[k] != v {
-			return fmt.Errorf("%s: built with %s=%q, want %q", name, k, settings[k], v)
+	seen := map[string]bool{}
+	for _, s := range bi.Settings {
+		w, ok := want[s.Key]
+		if !ok || (w != "" && s.Value != w) || (s.Key == "GOAMD64" && arch != "amd64") || (s.Key == "GOARM64" && arch != "arm64") {
+			return fmt.Errorf("%s: built with %s=%q, which a release build does not set", name, s.Key, s.Value)
+		}
+		seen[s.Key] = true
+	}
+	for _, k := range []string{"-buildmode", "-trimpath", "-tags", "CGO_ENABLED", "GOOS", "GOARCH"} {
+		if !seen[k] {
+			return fmt.Errorf("%s: the build information lacks %s", name, k)
 		}
 	}
 	if bi.Path != "github.com/spotinit/spotinit" {
