@@ -243,6 +243,19 @@ func (r *release) build() error {
 	if err := writeSums(stage, artefacts(r.version)); err != nil {
 		return err
 	}
+	// Modes as published, whatever the umask.
+	if err := os.Chmod(stage, 0o755); err != nil {
+		return err
+	}
+	for _, n := range append(artefacts(r.version), sumsName) {
+		mode := os.FileMode(0o644)
+		if strings.HasSuffix(n, "_linux_amd64") || strings.HasSuffix(n, "_linux_arm64") {
+			mode = 0o755
+		}
+		if err := os.Chmod(filepath.Join(stage, n), mode); err != nil {
+			return err
+		}
+	}
 	if err := os.RemoveAll(r.out); err != nil {
 		return err
 	}
@@ -309,7 +322,11 @@ func (r *release) goBuild(arch, out string) error {
 // the run would be all that differs between two runs).
 func (r *release) sboms(stage string) error {
 	if r.sbomTool == "" {
-		path, err := output(r.repo, r.goEnv(nil), "bash", filepath.Join(r.repo, "tools/sbom/build.sh"), filepath.Join(r.tmp, "sbom"))
+		// Every SBOM records the generator's own hashes: it is built for
+		// this machine with the architectures' baselines, so that releases
+		// made on machines of one architecture agree.
+		env := r.goEnv([]string{"GOOS=" + runtime.GOOS, "GOARCH=" + runtime.GOARCH, "GOAMD64=v1", "GOARM64=v8.0"})
+		path, err := output(r.repo, env, "bash", filepath.Join(r.repo, "tools/sbom/build.sh"), filepath.Join(r.tmp, "sbom"))
 		if err != nil {
 			return fmt.Errorf("build the SBOM generator: %w", err)
 		}
