@@ -39,13 +39,14 @@ head=$(git -C "$repo" rev-parse HEAD)
 work=$(mktemp -d /tmp/spotinit-release-check.XXXXXX)
 deboot_pid=
 cleanup() {
+	set +e # clean up as far as possible, whatever fails
 	if [[ -n $deboot_pid ]] && kill -0 "$deboot_pid" 2>/dev/null; then
-		kill "$deboot_pid" 2>/dev/null || true
-		wait "$deboot_pid" 2>/dev/null || true
+		kill -- -"$deboot_pid" 2>/dev/null # its process group: wget, dpkg
+		wait "$deboot_pid" 2>/dev/null
 	fi
 	# debootstrap mounts proc and sys in its target while it works.
-	grep -o " $work/[^ ]*" /proc/self/mountinfo 2>/dev/null | sort -r | while read -r mp; do
-		umount -l "$mp" 2>/dev/null || true
+	grep -o " $work/[^ ]*" /proc/self/mountinfo | sort -r | while read -r mp; do
+		umount -l "$mp"
 	done
 	if [[ ${SPOTINIT_CHECK_KEEP:-} == 1 ]]; then
 		echo "release-check: kept $work"
@@ -53,7 +54,8 @@ cleanup() {
 		rm -rf "$work"
 	fi
 }
-trap cleanup EXIT
+# The script's own status, not cleanup's, is its exit status.
+trap 'rc=$?; cleanup; exit $rc' EXIT
 
 # step NAME COMMAND...: runs one step in a subshell with errexit (which bash
 # ignores in a condition), prints its result and time, and counts it.
@@ -104,7 +106,8 @@ start_debootstrap() {
 		return 1
 	fi
 	echo "debootstrap --variant=minbase $codename from $mirror, in the background"
-	debootstrap --variant=minbase "$codename" "$work/debroot" "$mirror" >"$work/debootstrap.log" 2>&1 &
+	# In a process group of its own, so that cleanup can stop all of it.
+	setsid debootstrap --variant=minbase "$codename" "$work/debroot" "$mirror" >"$work/debootstrap.log" 2>&1 &
 	deboot_pid=$!
 }
 
