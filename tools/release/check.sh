@@ -30,7 +30,6 @@ set -euo pipefail
 
 repo=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 version=0.0.0-check
-debversion=${version/-/\~}
 start=$SECONDS
 passed=0
 failed=0
@@ -250,6 +249,6 @@ if [[ -n $deboot_pid ]]; then
 	if wait_debootstrap; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 fi
 step "e2e: docker load, COPY --from, apt install (TestRelease*)" e2e_release
-printf '\nrelease-check: %ds; debversion %s\n' $((SECONDS - start)) "$debversion"
+printf '\nrelease-check: took %ds\n' $((SECONDS - start))
 printf 'release-check: %d passed, %d failed\n' "$passed" "$failed"
 [[ $failed == 0 ]]
