@@ -53,8 +53,11 @@ cleanup() {
 		rm -rf "$work"
 	fi
 }
-# The script's own status, not cleanup's, is its exit status.
+# The script's own status, not cleanup's, is its exit status; an interrupt
+# or a TERM goes through the same cleanup.
 trap 'rc=$?; cleanup; exit $rc' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # step NAME COMMAND...: runs one step in a subshell with errexit (which bash
 # ignores in a condition), prints its result and time, and counts it.
