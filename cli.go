@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,19 +27,6 @@ import (
 const exitUsage = 125
 
 const usageLine = "spotinit [OPTIONS] [--] COMMAND [ARG...]"
-
-// version is stamped at build time with -ldflags "-X main.version=...".
-var version = ""
-
-func buildVersion() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
 
 // usageError is a mistake on the command line or in the environment: it
 // is reported with the usage line and exit status 125.
@@ -191,8 +177,7 @@ func newApp(act cli.ActionFunc) *cli.App {
 		Name:            "spotinit",
 		Usage:           "an init for containers on EC2 Spot: reaps, forwards signals, runs pre-stop hooks, stops before the deadline",
 		UsageText:       usageLine,
-		Version:         buildVersion(),
-		Flags:           flags(),
+		Flags:           append(flags(), versionFlag()),
 		HideHelpCommand: true, // "spotinit help" runs a program named help
 		// A hook command is one value however many commas it holds
 		// (--pre-stop 'echo a, b'); --rewrite splits its own lists.
@@ -204,7 +189,16 @@ func newApp(act cli.ActionFunc) *cli.App {
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err}
 		},
-		Action: act,
+		// --version is spotinit's own (version.go): it reports the build
+		// as well as the version.
+		HideVersion: true,
+		Action: func(c *cli.Context) error {
+			if c.Bool("version") {
+				thisBuild().write(c.App.Writer)
+				return nil
+			}
+			return act(c)
+		},
 	}
 }
 

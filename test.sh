@@ -65,4 +65,7 @@ if command -v qemu-aarch64-static >/dev/null; then
 fi
 echo "smoke runs passed"
 
+stage "release: make release twice, byte-identical; image, .deb and arm64 binary in use (tools/release/check.sh)"
+bash tools/release/check.sh
+
 printf '\nall stages passed\n'
