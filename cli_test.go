@@ -376,7 +376,7 @@ var configureWant = map[string]string{
 	"rehearsal shorthand":                 "spot=2.5s on",
 	"rehearsal scenario":                  "spot=10s,action=stop rebalance=2s [spot-interruption asg-terminate rebalance] on INFO notices turned on [notices rebalance by SPOTINIT_SIMULATE_NOTICE]",
 	"rehearsal with faults":               "spot=1s fault=spot:500:0s-1s",
-	"misspelt variable":                   "WARN unknown variable ignored [variable SPOTINIT_PRESTOP_DIR hint did you mean SPOTINIT_PRE_STOP_DIR?]\nWARN unknown variable ignored [variable SPOTINIT_E2E]",
+	"misspelt variable":                   "WARN unknown variables ignored [variables SPOTINIT_PRESTOP_DIR,SPOTINIT_E2E hint did you mean SPOTINIT_PRE_STOP_DIR for SPOTINIT_PRESTOP_DIR?]",
 }
 
 // TestConfigureNoticeOptions: every option that acts only on a notice is

@@ -197,9 +197,10 @@ func orList(items []string) string {
 // spotinit started from a hook sees them.
 var hookVariables = []string{"SPOTINIT_EVENT", "SPOTINIT_ACTION", "SPOTINIT_NOTICE_TIME", "SPOTINIT_DEADLINE", "SPOTINIT_CHILD_PID"}
 
-// unknownVariables warns about SPOTINIT_ variables that no option reads,
-// most likely misspelt, naming the closest known one. A warning, not an
-// error: the prefix is not spotinit's alone (test harnesses, CI and the
+// unknownVariables warns, in one record, about the SPOTINIT_ variables that
+// no option reads, most likely misspelt, naming the closest known one where
+// there is one; an empty one is not set, as for the options. A warning, not
+// an error: the prefix is not spotinit's alone (test harnesses, CI and the
 // hooks' own variables use it), and a container's environment holds more
 // than what was meant for spotinit.
 func unknownVariables(flags []cli.Flag, environ []string) []note {
@@ -209,19 +210,26 @@ func unknownVariables(flags []cli.Flag, environ []string) []note {
 			known = append(known, e.GetEnvVars()...)
 		}
 	}
-	var notes []note
+	var unknown, guesses []string
 	for _, kv := range environ {
-		name, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, "SPOTINIT_") || slices.Contains(known, name) || slices.Contains(hookVariables, name) {
+		name, value, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "SPOTINIT_") || strings.TrimSpace(value) == "" ||
+			slices.Contains(known, name) || slices.Contains(hookVariables, name) || slices.Contains(unknown, name) {
 			continue
 		}
-		args := []any{"variable", name}
+		unknown = append(unknown, name)
 		if near := closest(name, known); near != "" {
-			args = append(args, "hint", fmt.Sprintf("did you mean %s?", near))
+			guesses = append(guesses, fmt.Sprintf("%s for %s?", near, name))
 		}
-		notes = append(notes, note{slog.LevelWarn, "unknown variable ignored", args})
 	}
-	return notes
+	if len(unknown) == 0 {
+		return nil
+	}
+	args := []any{"variables", strings.Join(unknown, ",")}
+	if len(guesses) > 0 {
+		args = append(args, "hint", "did you mean "+strings.Join(guesses, " "))
+	}
+	return []note{{slog.LevelWarn, "unknown variables ignored", args}}
 }
 
 // closest returns the variable in names nearest to name, if name is a
