@@ -120,7 +120,7 @@ func flags() []cli.Flag {
 		&cli.BoolFlag{Name: "stop-on-notice", EnvVars: env("stop-on-notice"),
 			Usage: "stop the child after the pre-stop hooks when a notice arrives (EC2 without ECS draining)"},
 		&cli.StringFlag{Name: "simulate-notice", EnvVars: env("simulate-notice"),
-			Usage: "rehearse: serve a local IMDS that follows `SCENARIO`, and watch it instead of the real one (not with --imds off or --imds-endpoint): a duration D is a Spot terminate D after start; else the scenario text, e.g. 'rebalance=2s; spot=10s,action=stop', 'asg=3s', 'spot=1s,action=hibernate', 'scheduled=instance-stop@+10m', faults included (see the simulator package)"},
+			Usage: "rehearse: serve a local IMDS that follows `SCENARIO` and watch it instead of the real one (so not with --imds off or --imds-endpoint): a duration D, a Spot terminate D after start, or the simulator's scenario text, e.g. 'rebalance=2s; spot=10s,action=stop', 'asg=3s', 'spot=1s,action=hibernate', 'scheduled=instance-stop@+10m'"},
 
 		// Hooks. The two command lists are newline-separated in the
 		// environment (commands contain commas).
