@@ -29,7 +29,7 @@ func check(st setup, asJSON bool, stdout io.Writer) int {
 		Kinds:        st.watch.Kinds,
 		PollInterval: st.watch.PollInterval,
 		StaleAfter:   st.watch.StaleAfter,
-		Simulated:    st.simulate > 0,
+		Simulated:    st.simulate != nil,
 		PreStop:      st.sup.PreStop,
 		OnRebalance:  st.sup.OnRebalance,
 		PreStopDir:   st.sup.PreStopDir,

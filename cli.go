@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,14 +31,28 @@ const exitUsage = 125
 const usageLine = "spotinit [OPTIONS] [--] COMMAND [ARG...]"
 
 // usageError is a mistake on the command line or in the environment: it
-// is reported with the usage line and exit status 125.
-type usageError struct{ err error }
+// is reported as one error line, then a hint line when there is one, with
+// exit status 125.
+type usageError struct {
+	err  error
+	hint string
+}
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error {
-	return usageError{fmt.Errorf(format, args...)}
+	return usageError{err: fmt.Errorf(format, args...)}
+}
+
+// withHint gives a usage error its hint line.
+func withHint(err error, format string, args ...any) error {
+	ue, ok := err.(usageError)
+	if !ok {
+		ue = usageError{err: err}
+	}
+	ue.hint = fmt.Sprintf(format, args...)
+	return ue
 }
 
 // envName is the environment variable of an option: SPOTINIT_ and the name
@@ -78,7 +94,7 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "imds-poll-interval", EnvVars: env("imds-poll-interval"), Value: "2s",
 			Usage: "how often to check spot/instance-action (`D`, ±10% jitter)"},
 		&cli.StringFlag{Name: "notices", EnvVars: env("notices"), Value: "spot,asg",
-			Usage: "notices to act on, comma-separated: spot, asg, rebalance, scheduled"},
+			Usage: "notices to act on, comma-separated: spot, asg, rebalance, scheduled; when not given, --on-rebalance, --scheduled-reboot, --scheduled-lead and --simulate-notice add the ones they need"},
 		&cli.StringFlag{Name: "hibernate", EnvVars: env("hibernate"), Value: "hooks",
 			Usage: "what a Spot hibernate notice does: hooks (run them, keep the child), stop, or ignore"},
 		&cli.StringFlag{Name: "stale-after", EnvVars: env("stale-after"), Value: "5m",
@@ -88,26 +104,26 @@ func flags() []cli.Flag {
 		&cli.BoolFlag{Name: "scheduled-reboot", EnvVars: env("scheduled-reboot"),
 			Usage: "also act on scheduled reboot events (stop and retirement events always act)"},
 		&cli.StringFlag{Name: "notice-signal", EnvVars: env("notice-signal"),
-			Usage: "also send `SIG` (e.g. USR1) to the child when a notice arrives"},
+			Usage: "also send `SIG` (e.g. USR1; not KILL or STOP, which no program can catch) to the child when a notice arrives"},
 		&cli.StringFlag{Name: "notice-file", EnvVars: env("notice-file"),
 			Usage: "write each notice as JSON to `PATH`, atomically, for apps without IMDS access"},
 		&cli.BoolFlag{Name: "stop-on-notice", EnvVars: env("stop-on-notice"),
 			Usage: "stop the child after the pre-stop hooks when a notice arrives (EC2 without ECS draining)"},
 		&cli.StringFlag{Name: "simulate-notice", EnvVars: env("simulate-notice"),
-			Usage: "rehearse: serve a local IMDS that announces a Spot terminate `D` after start, and watch it"},
+			Usage: "rehearse: serve a local IMDS that follows `SCENARIO` and watch it instead of the real one (so not with --imds off or --imds-endpoint): a duration D, a Spot terminate D after start, or the simulator's scenario text, e.g. 'rebalance=2s; spot=10s,action=stop', 'asg=3s', 'spot=1s,action=hibernate', 'scheduled=instance-stop@+10m'"},
 
 		// Hooks. The two command lists are newline-separated in the
-		// environment (commands contain commas), so they are read by hand.
-		&cli.StringSliceFlag{Name: "pre-stop",
-			Usage: "run `CMD` with /bin/sh -c before the child is stopped (repeatable; env SPOTINIT_PRE_STOP, one per line)"},
+		// environment (commands contain commas).
+		&cli.StringSliceFlag{Name: "pre-stop", EnvVars: env("pre-stop"),
+			Usage: "run `CMD` with /bin/sh -c before the child is stopped (repeatable; in the environment, one per line)"},
 		&cli.StringFlag{Name: "pre-stop-dir", EnvVars: env("pre-stop-dir"),
-			Usage: "also run every executable in `DIR`, in lexical order, directly (works in FROM scratch images)"},
-		&cli.StringSliceFlag{Name: "on-rebalance",
-			Usage: "run `CMD` once on a rebalance recommendation (repeatable; env SPOTINIT_ON_REBALANCE, one per line)"},
+			Usage: "also run every file in `DIR`, in lexical order, directly (works in FROM scratch images); each must be executable, names starting with . are skipped"},
+		&cli.StringSliceFlag{Name: "on-rebalance", EnvVars: env("on-rebalance"),
+			Usage: "run `CMD` once on a rebalance recommendation (repeatable; in the environment, one per line)"},
 		&cli.StringFlag{Name: "hook-timeout", EnvVars: env("hook-timeout"), Value: "30s",
 			Usage: "time limit of each hook (`D`); hooks also end by the stop deadline"},
 		&cli.BoolFlag{Name: "pre-stop-parallel", EnvVars: env("pre-stop-parallel"),
-			Usage: "on SIGTERM, signal the child at once and run the pre-stop hooks alongside"},
+			Usage: "on SIGTERM, signal the child at once and run the pre-stop hooks alongside (needs --pre-stop or --pre-stop-dir)"},
 	}
 	for i, f := range fs {
 		fs[i] = cachedNames(f)
@@ -151,21 +167,45 @@ func (f stringFlag) Names() []string { return f.names }
 func (f boolFlag) Names() []string   { return f.names }
 func (f sliceFlag) Names() []string  { return f.names }
 
+// Apply registers a flag without urfave/cli's own reading of its
+// environment variable, which --help still shows: configure reads the
+// variables itself, so that an empty one means "not set" for every option
+// and an error names the variable the value came from.
+func (f stringFlag) Apply(set *flag.FlagSet) error {
+	defer withoutEnv(&f.EnvVars)()
+	return f.StringFlag.Apply(set)
+}
+
+func (f boolFlag) Apply(set *flag.FlagSet) error {
+	defer withoutEnv(&f.EnvVars)()
+	return f.BoolFlag.Apply(set)
+}
+
+func (f sliceFlag) Apply(set *flag.FlagSet) error {
+	defer withoutEnv(&f.EnvVars)()
+	return f.StringSliceFlag.Apply(set)
+}
+
+// withoutEnv empties a flag's variable list until the returned function
+// puts it back.
+func withoutEnv(vars *[]string) func() {
+	saved := *vars
+	*vars = nil
+	return func() { *vars = saved }
+}
+
 // run is the whole program; only main calls os.Exit with its result.
 func run(args []string) int {
 	code := 0
 	app := newApp(func(c *cli.Context) error {
 		if c.NArg() == 0 && !c.Bool("check") {
-			// The full usage, but on stderr: stdout is the app's.
-			c.App.Writer = os.Stderr
-			_ = cli.ShowAppHelp(c)
-			return usagef("no command given")
+			return withHint(usagef("no command given"), "%s; run 'spotinit --help' for the options", usageLine)
 		}
 		code = action(c)
 		return nil
 	})
 	if err := app.Run(args); err != nil {
-		return reportError(os.Stderr, err)
+		return reportError(os.Stderr, explain(err, args[1:]))
 	}
 	return code
 }
@@ -187,7 +227,7 @@ func newApp(act cli.ActionFunc) *cli.App {
 		// urfave/cli would otherwise call os.Exit itself.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError{err}
+			return usageError{err: err}
 		},
 		// --version is spotinit's own (version.go): it reports the build
 		// as well as the version.
@@ -202,20 +242,62 @@ func newApp(act cli.ActionFunc) *cli.App {
 	}
 }
 
-// reportError prints err the way spotinit reports its own errors and
-// returns exit status 125.
+// reportError prints err the way spotinit reports its own errors, one
+// error line and at most one hint line, and returns exit status 125.
 func reportError(w io.Writer, err error) int {
-	fmt.Fprintf(w, "spotinit: error: %s\n", oneLine(friendly(err.Error())))
-	fmt.Fprintf(w, "usage: %s\nspotinit: hint: run 'spotinit --help' for the options\n", usageLine)
+	fmt.Fprintf(w, "spotinit: error: %s\n", oneLine(err.Error()))
+	var ue usageError
+	if errors.As(err, &ue) && ue.hint != "" {
+		fmt.Fprintf(w, "spotinit: hint: %s\n", oneLine(ue.hint))
+	}
 	return exitUsage
 }
 
-// friendly rewrites the flag package's wording for unknown options.
-func friendly(msg string) string {
-	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
-		return "unknown option --" + strings.TrimPrefix(name, "-")
+// The flag package's errors, which urfave/cli passes on.
+var (
+	errUnknown  = regexp.MustCompile(`^flag provided but not defined: (-.*)$`)
+	errNeedsArg = regexp.MustCompile(`^flag needs an argument: (-.*)$`)
+	errBadBool  = regexp.MustCompile(`^invalid boolean value (".*") for (-[^:]*): `)
+	errSyntax   = regexp.MustCompile(`^bad flag syntax: (.*)$`)
+)
+
+// explain rewrites the flag package's errors in spotinit's words, naming
+// an option as the user wrote it (-x or --x) in args.
+func explain(err error, args []string) error {
+	msg := err.Error()
+	hint := func(e error) error { return withHint(e, "run 'spotinit --help' for the options") }
+	if m := errUnknown.FindStringSubmatch(msg); m != nil {
+		return hint(usagef("unknown option %s", asWritten(m[1], args)))
 	}
-	return msg
+	if m := errNeedsArg.FindStringSubmatch(msg); m != nil {
+		return hint(usagef("option %s needs a value", asWritten(m[1], args)))
+	}
+	if m := errBadBool.FindStringSubmatch(msg); m != nil {
+		return usagef("%s %s: %s", asWritten(m[2], args), m[1], wantBool)
+	}
+	if m := errSyntax.FindStringSubmatch(msg); m != nil {
+		return hint(usagef("unknown option %s", m[1]))
+	}
+	return err
+}
+
+// asWritten finds how the user wrote the option that the flag package
+// calls name ("-x"): "-x" or "--x", before any "=value".
+func asWritten(name string, args []string) string {
+	bare := strings.TrimLeft(name, "-")
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		opt, _, _ := strings.Cut(a, "=")
+		if strings.TrimLeft(opt, "-") == bare {
+			return opt
+		}
+	}
+	return "--" + bare
 }
 
 func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
@@ -225,7 +307,16 @@ type setup struct {
 	log      *slog.Logger
 	sup      supervisor.Config
 	watch    interruption.Config
-	simulate time.Duration // > 0: serve a local IMDS announcing a Spot notice this long after start
+	simulate *simulator.Scenario // non-nil: serve a local IMDS following it (--simulate-notice)
+	notes    []note              // logged once the options are all accepted
+}
+
+// note is a log record about the options: a setting spotinit completed,
+// or one that may not act yet.
+type note struct {
+	level slog.Level
+	msg   string
+	args  []any
 }
 
 // action runs once the options are parsed.
@@ -241,6 +332,9 @@ func action(c *cli.Context) int {
 	log := st.log
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	for _, n := range st.notes {
+		log.Log(ctx, n.level, n.msg, n.args...)
+	}
 
 	r, err := reaper.New(reaper.Config{Log: log, ForkAround: earlysignal.AsInherited})
 	if err != nil {
@@ -251,17 +345,13 @@ func action(c *cli.Context) int {
 	defer func() { cancel(); <-reaped }()
 	st.sup.Reaper = r
 
-	if st.simulate > 0 {
-		sim, err := simulator.Start(ctx, "127.0.0.1:0", simulator.Scenario{Spot: &simulator.SpotNotice{After: st.simulate}}, log)
+	if st.simulate != nil {
+		sim, err := simulator.Start(ctx, "127.0.0.1:0", *st.simulate, log)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "spotinit: error: --simulate-notice: %v\n", err)
-			return exitUsage
+			return reportError(os.Stderr, fmt.Errorf("--simulate-notice: %w", err))
 		}
 		defer sim.Close()
-		st.watch.Mode, st.watch.Endpoint = interruption.On, sim.URL()
-		if !containsKind(st.watch.Kinds, interruption.Spot) {
-			st.watch.Kinds = append(st.watch.Kinds, interruption.Spot)
-		}
+		st.watch.Endpoint = sim.URL()
 	}
 	st.watch.Start = start
 	st.sup.Notices = interruption.Watch(ctx, st.watch)
@@ -278,144 +368,401 @@ func action(c *cli.Context) int {
 	return res.Code
 }
 
-func containsKind(ks []interruption.Kind, k interruption.Kind) bool {
-	for _, x := range ks {
-		if x == k {
-			return true
-		}
-	}
-	return false
+// option is one setting as the user gave it, kept to name it in messages
+// the way it was written.
+type option struct {
+	name   string   // the flag's name: "stop-timeout"
+	src    string   // "--stop-timeout" or "SPOTINIT_STOP_TIMEOUT"; "" when the default applies
+	value  string   // the value given (the first, for a repeatable option), or the default
+	values []string // every value given, for a repeatable option
+	isBool bool
 }
 
+// given reports whether the user set the option, on the command line or
+// in the environment.
+func (o option) given() bool { return o.src != "" }
+
+// acts reports whether the option was given and asks for something: a
+// boolean that is true, a value that is not blank.
+func (o option) acts() bool {
+	switch {
+	case !o.given():
+		return false
+	case o.isBool:
+		return o.value == "true"
+	case o.values != nil:
+		return len(nonBlank(o.values)) > 0
+	}
+	return strings.TrimSpace(o.value) != ""
+}
+
+// String names the option and its value as the user wrote them:
+// --notice-signal "USR1", SPOTINIT_NOTICE_SIGNAL="USR1", or the bare flag
+// of a boolean.
+func (o option) String() string {
+	switch {
+	case !o.given():
+		return fmt.Sprintf("--%s %q (the default)", o.name, o.value)
+	case strings.HasPrefix(o.src, "-") && o.isBool && o.value == "true":
+		return o.src
+	case strings.HasPrefix(o.src, "-"):
+		return fmt.Sprintf("%s %q", o.src, o.value)
+	}
+	return fmt.Sprintf("%s=%q", o.src, o.value)
+}
+
+// bad is the usage error for o: o, then what is wrong with it.
+func bad(o option, format string, args ...any) error {
+	return usagef("%s: %s", o, fmt.Sprintf(format, args...))
+}
+
+// readOptions reads every option: a flag on the command line wins; then
+// its environment variable, unless that is empty or blank (such a variable
+// means "not set", for every option); then the default. The environment itself
+// is left as it is: the child gets it exactly as spotinit did.
+func readOptions(c *cli.Context, environ []string) map[string]option {
+	env := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			if _, dup := env[k]; !dup {
+				env[k] = v // the first wins, as with os.Getenv
+			}
+		}
+	}
+	opts := make(map[string]option)
+	for _, f := range c.App.Flags {
+		name := f.Names()[0]
+		var vars []string
+		o := option{name: name}
+		switch f := f.(type) {
+		case stringFlag:
+			o.value, vars = c.String(name), f.EnvVars
+		case boolFlag:
+			o.value, o.isBool, vars = strconv.FormatBool(c.Bool(name)), true, f.EnvVars
+		case sliceFlag:
+			vars = f.EnvVars
+		default:
+			continue // --help, --version
+		}
+		switch {
+		case c.IsSet(name):
+			o.src = "--" + name
+			if _, ok := f.(sliceFlag); ok {
+				o.values = append([]string{}, c.StringSlice(name)...)
+				if len(o.values) > 0 {
+					o.value = o.values[0]
+				}
+			}
+		case len(vars) > 0 && strings.TrimSpace(env[vars[0]]) != "":
+			o.src, o.value = vars[0], env[vars[0]]
+			if _, ok := f.(sliceFlag); ok {
+				o.values = []string{o.value}
+			}
+		}
+		opts[name] = o
+	}
+	return opts
+}
+
+// settings are the options, read and each parsed, before the rules (see
+// rules.go) look at them together.
+type settings struct {
+	opts map[string]option
+
+	stop, margin, poll, stale, lead, hookTimeout time.Duration
+
+	singleChild, noWait, scheduledReboot, stopOnNotice, preStopParallel bool
+
+	rewrite    map[syscall.Signal]syscall.Signal
+	mode       interruption.Mode
+	endpoint   string
+	kinds      []interruption.Kind
+	hibernate  supervisor.Hibernate
+	noticeSig  syscall.Signal
+	noticeFile string
+	scenario   *simulator.Scenario
+
+	preStop, onRebalance []string
+	preStopDir           string
+
+	// check: --check, which reports what the image holds (the notice
+	// file's directory, the hook directory, /bin/sh) as findings instead
+	// of refusing it.
+	check bool
+	// getenv reads the environment spotinit was given.
+	getenv func(string) string
+
+	turnedOn, turnedOnBy []string // notices other options turned on, and those options
+	notes                []note
+}
+
+// opt returns the option called name.
+func (s *settings) opt(name string) option { return s.opts[name] }
+
 // configure checks every option and turns them into the packages' configs;
-// any mistake is a usageError naming the option and the value, found before
-// the child is started.
+// any mistake is a usageError naming the option as the user wrote it and
+// its value, found before the child is started.
 func configure(c *cli.Context, argv []string) (setup, error) {
+	return configureEnv(c, argv, os.Environ())
+}
+
+// configureEnv is configure with the environment given.
+func configureEnv(c *cli.Context, argv, environ []string) (setup, error) {
 	var st setup
-	var err error
-	if st.log, err = newLogger(c.String("log-format"), c.String("log-level")); err != nil {
+	s := &settings{opts: readOptions(c, environ), getenv: envLookup(environ)}
+	format, level := s.opt("log-format"), s.opt("log-level")
+	log, err := newLogger(format.value, level.value)
+	if err != nil {
+		// newLogger names the flag; name what the user wrote instead, in
+		// the logger's own words for what is wanted.
+		o := level
+		if _, ferr := newLogger(format.value, "info"); ferr != nil {
+			o, err = format, ferr
+		}
+		_, why, _ := strings.Cut(err.Error(), ": ")
+		return st, bad(o, "%s", why)
+	}
+	if err := s.parse(); err != nil {
 		return st, err
 	}
-	d := durations{c: c}
-	stop := d.get("stop-timeout")
-	margin := d.get("kill-margin")
-	poll := d.get("imds-poll-interval")
-	stale := d.get("stale-after")
-	lead := d.get("scheduled-lead")
-	hookTimeout := d.get("hook-timeout")
-	simulate := d.get("simulate-notice")
-	if d.err != nil {
-		return st, d.err
+	for _, r := range rules {
+		if err := r.check(s); err != nil {
+			return st, err
+		}
+	}
+	st.log = log
+	st.notes = append(s.notes, unknownVariables(c.App.Flags, environ)...)
+
+	var hookOut io.Writer // nil: spotinit's stderr, each line prefixed
+	if strings.EqualFold(format.value, "json") {
+		hookOut = hookLog{st.log} // a JSON log stays JSON, hook output included
+	}
+	st.simulate = s.scenario
+	st.sup = supervisor.Config{
+		HookOutput:      hookOut,
+		Argv:            argv,
+		StopTimeout:     s.stop,
+		KillMargin:      s.margin,
+		SingleChild:     s.singleChild,
+		NoWait:          s.noWait,
+		Rewrite:         s.rewrite,
+		Log:             st.log,
+		PreStop:         hooks.Commands("pre-stop", s.preStop),
+		PreStopDir:      s.preStopDir,
+		OnRebalance:     hooks.Commands("on-rebalance", s.onRebalance),
+		HookTimeout:     s.hookTimeout,
+		PreStopParallel: s.preStopParallel,
+		NoticeSignal:    s.noticeSig,
+		NoticeFile:      s.noticeFile,
+		StopOnNotice:    s.stopOnNotice,
+		Hibernate:       s.hibernate,
+	}
+	st.watch = interruption.Config{
+		Mode:            s.mode,
+		Endpoint:        s.endpoint,
+		Kinds:           s.kinds,
+		PollInterval:    s.poll,
+		StaleAfter:      s.stale,
+		DefaultLead:     s.stop,
+		ScheduledLead:   s.lead,
+		ScheduledReboot: s.scheduledReboot,
+		Log:             st.log,
+	}
+	if s.stale == 0 {
+		st.watch.StaleAfter = 100 * 365 * 24 * time.Hour // 0: no notice is too old
+	}
+	return st, nil
+}
+
+// wantBool says which values a boolean option takes.
+const wantBool = "want true or false (or 1 or 0)"
+
+// parse parses each option's value on its own; the first bad value is the
+// error.
+func (s *settings) parse() error {
+	var err error
+	for _, d := range []struct {
+		name string
+		to   *time.Duration
+	}{
+		{"stop-timeout", &s.stop}, {"kill-margin", &s.margin}, {"imds-poll-interval", &s.poll},
+		{"stale-after", &s.stale}, {"scheduled-lead", &s.lead}, {"hook-timeout", &s.hookTimeout},
+	} {
+		o := s.opt(d.name)
+		if *d.to, err = parseDuration(o.value); err != nil {
+			return bad(o, "%v", err)
+		}
 	}
 	switch {
-	case stop == 0:
-		return st, usagef("--stop-timeout %s: must be more than 0", c.String("stop-timeout"))
-	case margin >= stop:
-		return st, usagef("--kill-margin %s: must be shorter than --stop-timeout %s", c.String("kill-margin"), c.String("stop-timeout"))
-	case poll < 100*time.Millisecond:
-		return st, usagef("--imds-poll-interval %s: must be at least 100ms", c.String("imds-poll-interval"))
-	case hookTimeout == 0:
-		return st, usagef("--hook-timeout %s: must be more than 0", c.String("hook-timeout"))
-	case c.IsSet("simulate-notice") && simulate == 0:
-		return st, usagef("--simulate-notice %s: must be more than 0", c.String("simulate-notice"))
+	case s.stop == 0:
+		return bad(s.opt("stop-timeout"), "must be more than 0")
+	case s.poll < 100*time.Millisecond:
+		return bad(s.opt("imds-poll-interval"), "must be at least 100ms")
+	case s.hookTimeout == 0:
+		return bad(s.opt("hook-timeout"), "must be more than 0")
 	}
-	rewrite, err := rewriteOption(c.StringSlice("rewrite"))
-	if err != nil {
-		return st, err
+	for _, b := range []struct {
+		name string
+		to   *bool
+	}{
+		{"single-child", &s.singleChild}, {"no-wait", &s.noWait}, {"scheduled-reboot", &s.scheduledReboot},
+		{"stop-on-notice", &s.stopOnNotice}, {"pre-stop-parallel", &s.preStopParallel},
+		{"check", &s.check},
+	} {
+		o := s.opt(b.name)
+		v, err := strconv.ParseBool(strings.ToLower(strings.TrimSpace(o.value)))
+		if err != nil {
+			return bad(o, wantBool)
+		}
+		*b.to = v
+		o.value = strconv.FormatBool(v)
+		s.opts[b.name] = o
+	}
+	if s.rewrite, err = rewriteOption(s.opt("rewrite")); err != nil {
+		return err
 	}
 
-	mode, err := interruption.ParseMode(c.String("imds"))
-	if err != nil {
-		return st, usagef("--imds %q: want auto, on or off", c.String("imds"))
+	o := s.opt("imds")
+	if s.mode, err = interruption.ParseMode(o.value); err != nil {
+		return bad(o, "want auto, on or off")
 	}
 	// The option, else the SDK's variable (empty means unset): a bad value
 	// is refused naming the one the user wrote. The variable only matters,
 	// and is only checked, when IMDS is watched; the option always.
-	endpoint, from, err := interruption.ResolveEndpoint(c.String("imds-endpoint"), os.Getenv)
-	if err != nil && (from == interruption.EndpointConfigured || mode != interruption.Off) {
-		name := "--imds-endpoint"
-		if from == interruption.EndpointFromEnv {
-			name = interruption.EndpointEnv
+	o = s.opt("imds-endpoint")
+	endpoint, from, err := interruption.ResolveEndpoint(o.value, s.getenv)
+	switch {
+	case err != nil && from == interruption.EndpointConfigured:
+		return bad(o, "want an http URL like http://169.254.169.254")
+	case err != nil && from == interruption.EndpointFromEnv && s.mode != interruption.Off:
+		return usagef("%s=%q: want an http URL like http://169.254.169.254", interruption.EndpointEnv, endpoint)
+	case from == interruption.EndpointConfigured:
+		s.endpoint = endpoint
+	}
+	o = s.opt("notices")
+	if s.kinds, err = interruption.ParseKinds(o.value); err != nil {
+		return bad(o, "%v", err)
+	}
+	o = s.opt("hibernate")
+	if s.hibernate, err = supervisor.ParseHibernate(o.value); err != nil {
+		return bad(o, "%v", err)
+	}
+	if o = s.opt("notice-signal"); o.value != "" {
+		if s.noticeSig, err = supervisor.ParseSignal(o.value); err != nil {
+			return bad(o, "%v", err)
 		}
-		return st, usagef("%s %q: want an http URL like http://169.254.169.254", name, endpoint)
-	}
-	kinds, err := interruption.ParseKinds(c.String("notices"))
-	if err != nil {
-		return st, usagef("--notices %q: %v", c.String("notices"), err)
-	}
-	hibernate, err := supervisor.ParseHibernate(c.String("hibernate"))
-	if err != nil {
-		return st, usagef("--hibernate %q: %v", c.String("hibernate"), err)
-	}
-	var noticeSig syscall.Signal
-	if s := c.String("notice-signal"); s != "" {
-		if noticeSig, err = supervisor.ParseSignal(s); err != nil {
-			return st, usagef("--notice-signal %q: %v", s, err)
+		if s.noticeSig == syscall.SIGKILL || s.noticeSig == syscall.SIGSTOP {
+			// The kernel lets no program catch these two, so the child
+			// could never checkpoint on it: SIGKILL would end it, SIGSTOP
+			// freeze it, at the first notice.
+			return withHint(bad(o, "no program can catch %s, so the child cannot act on it", supervisor.SignalName(s.noticeSig)),
+				"use a signal the app handles, such as USR1")
 		}
 	}
-	// What the image holds (the notice file's directory, the hook
-	// directory, /bin/sh) --check reports as findings, not as errors.
-	sys := !c.Bool("check")
-	noticeFile := c.String("notice-file")
-	if noticeFile != "" && sys {
-		if err := checkParentDir(noticeFile); err != nil {
-			return st, usagef("--notice-file %q: %v", noticeFile, err)
+	if o = s.opt("notice-file"); o.value != "" {
+		if err := checkNoticeFile(o.value); err != nil && !s.check {
+			return bad(o, "%v", err)
+		}
+		s.noticeFile = o.value
+	}
+	if o = s.opt("simulate-notice"); o.given() {
+		if s.scenario, err = rehearsal(o); err != nil {
+			return err
 		}
 	}
 
-	preStop := listOption(c, "pre-stop")
-	onRebalance := listOption(c, "on-rebalance")
-	preStopDir := c.String("pre-stop-dir")
-	if preStopDir != "" && sys {
-		if err := hooks.CheckDir(preStopDir); err != nil {
-			return st, usagef("--pre-stop-dir %q: %v", preStopDir, err)
+	s.preStop = hookList(s.opt("pre-stop"))
+	s.onRebalance = hookList(s.opt("on-rebalance"))
+	if o = s.opt("pre-stop-dir"); o.value != "" {
+		if err := s.checkHookDir(o); err != nil && !s.check {
+			return err
 		}
+		s.preStopDir = o.value
 	}
-	if len(preStop)+len(onRebalance) > 0 && sys {
+	if len(s.preStop)+len(s.onRebalance) > 0 && !s.check {
 		if err := hooks.CheckShell(); err != nil {
-			return st, usagef("--pre-stop/--on-rebalance commands need /bin/sh: %v", err)
+			o := s.opt("pre-stop")
+			if len(s.preStop) == 0 {
+				o = s.opt("on-rebalance")
+			}
+			return withHint(bad(o, "commands need /bin/sh: %v", err),
+				"put the hook in --pre-stop-dir as an executable file: those run without a shell")
 		}
 	}
+	return nil
+}
 
-	var hookOut io.Writer // nil: spotinit's stderr, each line prefixed
-	if strings.EqualFold(c.String("log-format"), "json") {
-		hookOut = hookLog{st.log} // a JSON log stays JSON, hook output included
+// envLookup reads environ as os.Getenv reads the process's environment.
+func envLookup(environ []string) func(string) string {
+	return func(name string) string {
+		for _, kv := range environ {
+			if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+				return v
+			}
+		}
+		return ""
 	}
-	st.simulate = simulate
-	st.sup = supervisor.Config{
-		HookOutput:      hookOut,
-		Argv:            argv,
-		StopTimeout:     stop,
-		KillMargin:      margin,
-		SingleChild:     c.Bool("single-child"),
-		NoWait:          c.Bool("no-wait"),
-		Rewrite:         rewrite,
-		Log:             st.log,
-		PreStop:         hooks.Commands("pre-stop", preStop),
-		PreStopDir:      preStopDir,
-		OnRebalance:     hooks.Commands("on-rebalance", onRebalance),
-		HookTimeout:     hookTimeout,
-		PreStopParallel: c.Bool("pre-stop-parallel"),
-		NoticeSignal:    noticeSig,
-		NoticeFile:      noticeFile,
-		StopOnNotice:    c.Bool("stop-on-notice"),
-		Hibernate:       hibernate,
+}
+
+// rehearsal parses --simulate-notice: a duration, in spotinit's syntax, is
+// a Spot terminate that long after start; anything else is the simulator's
+// scenario text.
+func rehearsal(o option) (*simulator.Scenario, error) {
+	v := strings.TrimSpace(o.value)
+	if d, err := parseDuration(v); err == nil {
+		if d == 0 {
+			// 0 reads as "off" as much as "at once": say which to write.
+			return nil, withHint(bad(o, "want more than 0"), "for a notice at once write spot=0s; to rehearse nothing, leave the option out")
+		}
+		return &simulator.Scenario{Spot: &simulator.SpotNotice{After: d}}, nil
 	}
-	st.watch = interruption.Config{
-		Mode:            mode,
-		Endpoint:        endpoint,
-		Kinds:           kinds,
-		PollInterval:    poll,
-		StaleAfter:      stale,
-		DefaultLead:     stop,
-		ScheduledLead:   lead,
-		ScheduledReboot: c.Bool("scheduled-reboot"),
-		Log:             st.log,
+	if !strings.Contains(v, "=") {
+		return nil, bad(o, "want a duration like 30s, or a scenario like 'rebalance=2s; spot=10s,action=stop'")
 	}
-	if stale == 0 {
-		st.watch.StaleAfter = 100 * 365 * 24 * time.Hour // 0: no notice is too old
+	sc, err := simulator.ParseScenario(v)
+	if err != nil {
+		return nil, bad(o, "%v", err)
 	}
-	return st, nil
+	return &sc, nil
+}
+
+// hookList returns a repeatable hook option's commands: each value given
+// on the command line, or the lines of its variable; blank ones skipped.
+func hookList(o option) []string {
+	if strings.HasPrefix(o.src, "-") {
+		return nonBlank(o.values)
+	}
+	return nonBlank(strings.Split(o.value, "\n"))
+}
+
+// checkHookDir checks --pre-stop-dir at start-up. A directory that cannot
+// be listed, and any entry in it that cannot run (a file that is not
+// executable, a special file, a dangling link), are refused: an image does
+// not fix itself, and the mistake would otherwise surface at the first
+// interruption. A directory with nothing to run yet is only a warning: it
+// may be a volume that is filled later. The directory is listed again when
+// the hooks run.
+func (s *settings) checkHookDir(o option) error {
+	if err := hooks.CheckDir(o.value); err != nil {
+		return bad(o, "%v", err)
+	}
+	list, skipped, err := hooks.Dir(o.value)
+	if err != nil {
+		return bad(o, "%v", err)
+	}
+	if len(skipped) > 0 {
+		more := ""
+		if len(skipped) > 1 {
+			more = fmt.Sprintf(" (and %d more)", len(skipped)-1)
+		}
+		return withHint(bad(o, "%v%s", skipped[0], more),
+			"every file in the directory is run, except names starting with \".\": make it executable (chmod +x, COPY --chmod=755) or move it out")
+	}
+	if len(list) == 0 {
+		s.notes = append(s.notes, note{slog.LevelWarn, "pre-stop directory has no hooks yet",
+			[]any{"dir", o.value, "hint", "it is listed again when the hooks run"}})
+	}
+	return nil
 }
 
 // hookLog turns the hooks' output lines ("hook NAME: text") into log
@@ -427,15 +774,6 @@ func (h hookLog) Write(p []byte) (int, error) {
 	name, text, _ := strings.Cut(strings.TrimPrefix(line, "hook "), ": ")
 	h.log.Info("hook output", "hook", name, "line", text)
 	return len(p), nil
-}
-
-// listOption returns a repeatable option's values, or else its
-// environment variable's lines (blank lines skipped).
-func listOption(c *cli.Context, name string) []string {
-	if c.IsSet(name) {
-		return nonBlank(c.StringSlice(name))
-	}
-	return nonBlank(strings.Split(os.Getenv(envName(name)), "\n"))
 }
 
 // nonBlank drops blank entries (a trailing newline in the environment, an
@@ -450,8 +788,11 @@ func nonBlank(values []string) []string {
 	return out
 }
 
-// checkParentDir reports whether the directory a file would go in exists.
-func checkParentDir(path string) error {
+// checkNoticeFile checks at start-up that the notice file can be written
+// where it is to go: its directory exists and takes a new file (tried the
+// way the notice is written, with a temporary file removed at once), and
+// the path is not a directory.
+func checkNoticeFile(path string) error {
 	dir := filepath.Dir(path)
 	fi, err := os.Stat(dir)
 	if err != nil {
@@ -460,30 +801,21 @@ func checkParentDir(path string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("%s is not a directory", dir)
 	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a directory", path)
+	}
+	f, err := os.CreateTemp(dir, ".spotinit-notice-*")
+	if err != nil {
+		return fmt.Errorf("directory %s is not writable: %w", dir, errors.Unwrap(err))
+	}
+	f.Close()
+	os.Remove(f.Name())
 	return nil
 }
 
 // maxDuration bounds every duration option: anything longer is a typo, and
 // Kubernetes' longest grace periods are hours, not days.
 const maxDuration = 24 * time.Hour
-
-// durations reads duration options, keeping the first error.
-type durations struct {
-	c   *cli.Context
-	err error
-}
-
-func (d *durations) get(name string) time.Duration {
-	s := d.c.String(name)
-	if d.err != nil || s == "" {
-		return 0
-	}
-	v, err := parseDuration(s)
-	if err != nil {
-		d.err = usagef("--%s %q: %v", name, s, err)
-	}
-	return v
-}
 
 // parseDuration accepts Go durations ("45s", "1m30s") and a bare number of
 // seconds ("30", "2.5"), as ECS users write them. Negative and absurdly long
@@ -512,23 +844,66 @@ func parseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-func rewriteOption(specs []string) (map[syscall.Signal]syscall.Signal, error) {
-	if len(specs) == 0 {
+// rewriteOption parses --rewrite. Each FROM must be a signal that spotinit
+// catches and forwards (supervisor.Forwarded): a rewrite of any other could
+// never act. A FROM given twice, or rewritten to itself, is refused too.
+func rewriteOption(o option) (map[syscall.Signal]syscall.Signal, error) {
+	if len(o.values) == 0 {
 		return nil, nil
 	}
 	m := make(map[syscall.Signal]syscall.Signal)
-	for _, v := range specs {
+	for _, v := range o.values {
 		// Each value, from the command line or SPOTINIT_REWRITE, may be
-		// a comma-separated list.
-		for spec := range strings.SplitSeq(v, ",") {
-			from, to, err := supervisor.ParseRewrite(strings.TrimSpace(spec))
+		// a comma-separated list; a message names the one rewrite at
+		// fault when the value holds several.
+		specs := strings.Split(v, ",")
+		given := o
+		given.value = v
+		for _, spec := range specs {
+			spec = strings.TrimSpace(spec)
+			fail := func(format string, args ...any) error {
+				msg := fmt.Sprintf(format, args...)
+				if len(specs) > 1 {
+					msg = fmt.Sprintf("rewrite %q: %s", spec, msg)
+				}
+				return bad(given, "%s", msg)
+			}
+			from, to, err := supervisor.ParseRewrite(spec)
 			if err != nil {
-				return nil, usagef("--rewrite: %v", err)
+				return nil, fail("%s", strings.TrimPrefix(err.Error(), fmt.Sprintf("rewrite %q: ", spec)))
+			}
+			switch prev, dup := m[from]; {
+			case !supervisor.Forwarded(from):
+				return nil, withHint(fail("spotinit does not forward %s, so it can never rewrite it", supervisor.SignalName(from)),
+					"FROM is one of the signals spotinit forwards: %s", forwardedNames())
+			case to == from:
+				return nil, fail("rewrites %s to itself", supervisor.SignalName(from))
+			case dup && prev != to:
+				return nil, fail("%s is already rewritten to %s", supervisor.SignalName(from), rewriteTarget(prev))
 			}
 			m[from] = to
 		}
 	}
 	return m, nil
+}
+
+// forwardedNames lists the signals spotinit forwards, from the
+// supervisor's own table.
+func forwardedNames() string {
+	var names []string
+	for n := 1; n <= 64; n++ {
+		if sig := syscall.Signal(n); supervisor.Forwarded(sig) {
+			names = append(names, strings.TrimPrefix(supervisor.SignalName(sig), "SIG"))
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+func rewriteTarget(to syscall.Signal) string {
+	if to == 0 {
+		return "0 (dropped)"
+	}
+	return supervisor.SignalName(to)
 }
 
 func newLogger(format, level string) (*slog.Logger, error) {

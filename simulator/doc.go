@@ -5,9 +5,11 @@
 // tokens required, notices appearing at chosen times after the server's
 // start, faults injected on chosen paths and windows), and the small text
 // form that describes such a scenario on a command line. spotinit uses it for
-// --simulate-notice (a Spot terminate on 127.0.0.1, so that the whole path
-// can be rehearsed on a laptop); tests and benchmarks use it as a scriptable
-// IMDS with faults.
+// --simulate-notice, which takes this text (or a bare duration, its
+// shorthand for a Spot terminate) and serves it on 127.0.0.1, so that every
+// notice path can be rehearsed on a laptop, faults included: a rehearsal of
+// a flaky IMDS is a rehearsal too. Tests and benchmarks use it as a
+// scriptable IMDS with faults.
 //
 // It must never contact the real IMDS (169.254.169.254) or any other host,
 // never listen anywhere but the address it is given, never log a token, and

@@ -200,3 +200,25 @@ func FuzzParseScenario(f *testing.F) {
 		}
 	})
 }
+
+func TestScenarioAnnounces(t *testing.T) {
+	for _, tc := range []struct {
+		spec string
+		want string
+	}{
+		{"", ""},
+		{"fault=all:500 ttlmax=1s", ""},
+		{"spot=1s", "spot"},
+		{"rebalance=2s; spot=10s,action=stop", "spot rebalance"},
+		{"scheduled=instance-reboot@+1m,state=canceled asg=0s", "asg scheduled"},
+		{"scheduled=a@+1m scheduled=b@+2m rebalance=0s asg=1s spot=0s", "spot asg rebalance scheduled"},
+	} {
+		sc, err := ParseScenario(tc.spec)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.spec, err)
+		}
+		if got := strings.Join(sc.Announces(), " "); got != tc.want {
+			t.Errorf("%q announces %q, want %q", tc.spec, got, tc.want)
+		}
+	}
+}

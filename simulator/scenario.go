@@ -56,6 +56,28 @@ type Scenario struct {
 	Faults []Fault
 }
 
+// Announces lists the notices sc announces, named as the scenario text
+// names them: "spot", "asg", "rebalance", "scheduled" (any scheduled event,
+// whatever its code or state), in that order. A scenario of faults alone
+// announces nothing.
+func (sc Scenario) Announces() []string {
+	var out []string
+	for _, k := range []struct {
+		name string
+		has  bool
+	}{
+		{"spot", sc.Spot != nil},
+		{"asg", sc.ASG != nil},
+		{"rebalance", sc.Rebalance != nil},
+		{"scheduled", len(sc.Scheduled) > 0},
+	} {
+		if k.has {
+			out = append(out, k.name)
+		}
+	}
+	return out
+}
+
 // Delayed is something that appears After the server's start.
 type Delayed struct {
 	After time.Duration
