@@ -206,7 +206,8 @@ func TestDeadlines(t *testing.T) {
 			desc:     []fakeProc{{name: "d1", onKill: "stuck"}},
 			events:   []event{exits(10*sec, 0)},
 			deadline: "40s", descGot: []string{"40s SIGKILL"}, end: "41s", code: 0,
-			logs: []string{`msg="descendants left after SIGKILL" count=1`},
+			// Still listed after its SIGKILL, scan after scan: counted once.
+			logs: []string{`msg="deadline reached, killed descendants" count=1`, `msg="descendants left after SIGKILL" count=1`},
 		},
 		{
 			name: "descendants reported within the grace end the run", stop: 30 * sec, margin: 0,

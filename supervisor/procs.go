@@ -99,18 +99,24 @@ func readStat(pid int) (ppid int, state string, ok bool) {
 // reaches every process in the namespace but spotinit; otherwise each
 // descendant found in /proc (never kill(-1) outside a namespace of our own).
 func (s *run) signalDescendants(sig syscall.Signal) int {
+	return len(s.signalDescendantPids(sig))
+}
+
+// signalDescendantPids is signalDescendants returning the pids signalled
+// (as PID 1: every descendant found, which kill(-1) reached).
+func (s *run) signalDescendantPids(sig syscall.Signal) []int {
 	ds := s.kern.Descendants()
 	if s.pid1 {
 		if err := s.kern.Kill(-1, sig); err != nil {
-			return 0 // ESRCH: nobody left
+			return nil // ESRCH: nobody left
 		}
-		return len(ds)
+		return ds
 	}
-	n := 0
+	var sent []int
 	for _, p := range ds {
 		if s.kern.Kill(p, sig) == nil {
-			n++
+			sent = append(sent, p)
 		}
 	}
-	return n
+	return sent
 }

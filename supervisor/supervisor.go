@@ -575,15 +575,23 @@ func (s *run) killTree() int {
 		_ = s.kern.Kill(-s.pid, syscall.SIGKILL)
 		_ = s.kern.Kill(s.pid, syscall.SIGKILL)
 	}
-	total := 0
+	// A process SIGKILLed in one pass may still be listed in the next (it
+	// dies asynchronously): count each pid once, and scan again only while
+	// new ones turn up.
+	killed := make(map[int]bool)
 	for pass := 0; pass < 4; pass++ {
-		n := s.signalDescendants(syscall.SIGKILL)
-		total += n
-		if n == 0 || s.pid1 {
+		fresh := 0
+		for _, p := range s.signalDescendantPids(syscall.SIGKILL) {
+			if !killed[p] {
+				killed[p] = true
+				fresh++
+			}
+		}
+		if fresh == 0 || s.pid1 {
 			break
 		}
 	}
-	return total
+	return len(killed)
 }
 
 func (s *run) onChildExit(e reaper.Exit) {
