@@ -87,9 +87,16 @@ func defaultSignals() {
 }
 
 func TestScripts(t *testing.T) {
-	bin := buildSpotinit(t)
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testscripts",
+	p := scriptParams(buildSpotinit(t))
+	p.Dir = "testscripts"
+	testscript.Run(t, p)
+}
+
+// scriptParams are the testscript parameters for running scripts against the
+// spotinit in directory bin (TestScripts, TestBuilds): that spotinit comes
+// first on the scripts' PATH, then the helper commands of TestMain.
+func scriptParams(bin string) testscript.Params {
+	return testscript.Params{
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
 		Setup: func(env *testscript.Env) error {
@@ -108,32 +115,85 @@ func TestScripts(t *testing.T) {
 			"fakeimds":  cmdFakeimds,
 			"imdsstat":  cmdImdsstat,
 		},
-		Condition: func(cond string) (bool, error) {
-			switch cond {
-			case "pidns":
-				return canNewPID(), nil
-			case "aemm":
-				// AWS's amazon-ec2-metadata-mock, built by tools/aemm/build.sh.
-				have := os.Getenv("SPOTINIT_AEMM_BIN") != ""
-				if !have && os.Getenv("SPOTINIT_REQUIRE_AEMM") == "1" {
-					return false, fmt.Errorf("SPOTINIT_REQUIRE_AEMM=1 but SPOTINIT_AEMM_BIN is unset: build it with tools/aemm/build.sh")
-				}
-				return have, nil
-			case "bash":
-				_, err := exec.LookPath("bash")
-				return err == nil, nil
-			}
-			return false, fmt.Errorf("unknown condition %q", cond)
-		},
-	})
+		Condition: scriptCondition,
+	}
 }
 
-// canNewPID probes whether this process may start a child in a new PID
-// namespace (root, or a user namespace that allows it).
-func canNewPID() bool {
+// The require switches turn a test that would skip for want of something
+// the machine lacks into a failure. .ci/run sets every one of them, so that
+// CI cannot pass without running what it claims to run:
+//
+//	SPOTINIT_REQUIRE_PIDNS=1  a new PID namespace (root): the PID-1 scripts and the TestHard* tests
+//	SPOTINIT_REQUIRE_TOOLS=1  python3, bash and qemu-aarch64-static (Debian: python3-minimal, bash, qemu-user-static)
+//	SPOTINIT_REQUIRE_AEMM=1   AWS's IMDS mock, SPOTINIT_AEMM_BIN (tools/aemm/build.sh)
+const (
+	requirePIDNS = "SPOTINIT_REQUIRE_PIDNS"
+	requireTools = "SPOTINIT_REQUIRE_TOOLS"
+	requireAEMM  = "SPOTINIT_REQUIRE_AEMM"
+)
+
+// required reports whether the require switch name is on.
+func required(name string) bool { return os.Getenv(name) == "1" }
+
+// scriptCondition answers the scripts' own conditions. Each one that a
+// script skips on fails instead when its require switch is on.
+func scriptCondition(cond string) (bool, error) {
+	switch cond {
+	case "pidns":
+		// PID 1 of a new PID namespace (root, or a user namespace that allows it).
+		if err := newPIDErr(); err != nil {
+			if required(requirePIDNS) {
+				return false, fmt.Errorf("%s=1 but a new PID namespace cannot be made: %v", requirePIDNS, err)
+			}
+			return false, nil
+		}
+		return true, nil
+	case "python3", "bash":
+		if _, err := exec.LookPath(cond); err != nil {
+			if required(requireTools) {
+				return false, fmt.Errorf("%s=1 but %s is not installed: %v", requireTools, cond, err)
+			}
+			return false, nil
+		}
+		return true, nil
+	case "aemm":
+		// AWS's amazon-ec2-metadata-mock, built by tools/aemm/build.sh.
+		have := os.Getenv("SPOTINIT_AEMM_BIN") != ""
+		if !have && required(requireAEMM) {
+			return false, fmt.Errorf("%s=1 but SPOTINIT_AEMM_BIN is unset: build it with tools/aemm/build.sh", requireAEMM)
+		}
+		return have, nil
+	}
+	return false, fmt.Errorf("unknown condition %q", cond)
+}
+
+// TestRequireSwitches: without its require switch a missing tool makes a
+// script skip; with it, the script fails, naming the switch.
+func TestRequireSwitches(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // no python3, no bash
+	t.Setenv("SPOTINIT_AEMM_BIN", "")
+	for _, tc := range []struct{ cond, require string }{
+		{"python3", requireTools},
+		{"bash", requireTools},
+		{"aemm", requireAEMM},
+	} {
+		t.Setenv(tc.require, "")
+		if ok, err := scriptCondition(tc.cond); ok || err != nil {
+			t.Errorf("[%s] without %s: %v, %v; want false, nil (skip)", tc.cond, tc.require, ok, err)
+		}
+		t.Setenv(tc.require, "1")
+		if ok, err := scriptCondition(tc.cond); ok || err == nil || !strings.Contains(err.Error(), tc.require+"=1") {
+			t.Errorf("[%s] with %s=1: %v, %v; want an error naming the switch", tc.cond, tc.require, ok, err)
+		}
+	}
+}
+
+// newPIDErr probes whether this process may start a child in a new PID
+// namespace, and says why not.
+func newPIDErr() error {
 	cmd := exec.Command("/bin/true")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
-	return cmd.Run() == nil
+	return cmd.Run()
 }
 
 // waitTimeout bounds every wait for a condition in the scripts; it only
