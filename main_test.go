@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -256,16 +257,19 @@ func cmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // launch starts a command the way a container runtime would and stands in
-// for it: launch [-pidns] [-pidfile FILE] [-status FILE] [-setsid] [-extrafd] -- COMMAND [ARG...].
+// for it: launch [-pidns] [-pidfile FILE] [-status FILE] [-stderr FILE] [-setsid] [-extrafd] -- COMMAND [ARG...].
 // With -pidns the command is PID 1 of a new PID namespace. The command's pid
 // (as this process sees it) goes to the -pidfile. Signals sent to launch are
 // passed on. launch exits with the command's exit code, or 128+N when signal
 // N killed it; with -status it writes that code to the file and exits 0, so
-// that a script can assert the exact code. -extrafd passes the command one
-// more descriptor (3), as a careless parent would.
+// that a script can assert the exact code. With -stderr the command's stderr
+// also goes to FILE as it is written, so that a script can wait for a log
+// line (waitfile) while the command runs; launch's own stderr still gets it
+// all. -extrafd passes the command one more descriptor (3), as a careless
+// parent would.
 func launch(args []string) int {
 	var pidns, setsid, extrafd bool
-	var pidfile, statusfile string
+	var pidfile, statusfile, stderrfile string
 	for len(args) > 0 && args[0] != "--" {
 		switch args[0] {
 		case "-pidns":
@@ -274,14 +278,17 @@ func launch(args []string) int {
 			setsid = true
 		case "-extrafd":
 			extrafd = true
-		case "-pidfile", "-status":
+		case "-pidfile", "-status", "-stderr":
 			if len(args) < 2 {
 				return 2
 			}
-			if args[0] == "-pidfile" {
+			switch args[0] {
+			case "-pidfile":
 				pidfile = args[1]
-			} else {
+			case "-status":
 				statusfile = args[1]
+			default:
+				stderrfile = args[1]
 			}
 			args = args[1:]
 		default:
@@ -291,7 +298,7 @@ func launch(args []string) int {
 		args = args[1:]
 	}
 	if len(args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: launch [-pidns] [-pidfile FILE] [-setsid] -- COMMAND [ARG...]")
+		fmt.Fprintln(os.Stderr, "usage: launch [-pidns] [-pidfile FILE] [-status FILE] [-stderr FILE] [-setsid] [-extrafd] -- COMMAND [ARG...]")
 		return 2
 	}
 	args = args[1:]
@@ -300,6 +307,18 @@ func launch(args []string) int {
 		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGCONT, syscall.SIGALRM)
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if stderrfile != "" {
+		f, err := os.OpenFile(stderrfile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "launch: %v\n", err)
+			return 2
+		}
+		defer f.Close()
+		cmd.Stderr = io.MultiWriter(os.Stderr, f)
+		// Wait copies the output through a pipe: a descendant that keeps
+		// it open after the command has exited must not hold launch up.
+		cmd.WaitDelay = waitTimeout
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: setsid}
 	if extrafd {
 		// An inherited descriptor, as a careless parent passes on.
