@@ -197,9 +197,27 @@ func newPIDErr() error {
 	return cmd.Run()
 }
 
-// waitTimeout bounds every wait for a condition in the scripts; it only
-// limits how long a failing test takes.
-const waitTimeout = 20 * time.Second
+// Bounds in the tests catch hangs and gross regressions, never a busy
+// machine: a loaded 2-core CI machine must not be able to miss one. The
+// figures themselves (how fast spotinit reaps, forwards, kills) live in the
+// benchmark, go run ./bench.
+const (
+	// waitTimeout bounds every wait for a condition in the scripts; it
+	// only limits how long a failing test takes.
+	waitTimeout = 20 * time.Second
+	// lateBound is how much later than its deadline a timed action (the
+	// SIGKILL at the stop deadline) may come before a test calls the
+	// deadline lost rather than the machine busy. Early is never allowed.
+	lateBound = 5 * time.Second
+	// cpuPerOrphanBound is ten times spotinit's own CPU per reaped orphan
+	// in the benchmark (0.2-0.3 ms each, in a burst of 5,000).
+	cpuPerOrphanBound = 2500 * time.Microsecond
+	// reapPerOrphanBound, times the number of orphans and added to
+	// waitTimeout, bounds how long a burst of orphans may take to be
+	// reaped: twenty times the benchmark's wall time per orphan, which a
+	// -race build on a loaded machine stays well inside.
+	reapPerOrphanBound = 5 * time.Millisecond
+)
 
 // cmdSignal sends a signal to the pid in a file: signal SIG FILE.
 func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
