@@ -22,7 +22,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(removeBuilt{m}, map[string]func(){
 		"spotinit": func() { os.Exit(run(os.Args)) },
 		// The helpers share the binary, and so earlysignal's init, with
 		// spotinit: give them the runtime's default signal handling back.
@@ -39,6 +39,17 @@ var built struct {
 	once sync.Once
 	dir  string
 	err  error
+}
+
+// removeBuilt runs the tests, then removes the binary buildSpotinit built.
+type removeBuilt struct{ m *testing.M }
+
+func (r removeBuilt) Run() int {
+	code := r.m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	return code
 }
 
 // buildSpotinit builds the real spotinit binary once per test run, the way
