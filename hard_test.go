@@ -44,8 +44,25 @@ func hardPath(t *testing.T) string {
 	return dir + ":" + bin + ":" + os.Getenv("PATH")
 }
 
+// asPID1 reports whether the hardening tests can run spotinit as PID 1 of a
+// new PID namespace, as in a container. Where they cannot (not root), they
+// run it as a plain process (a child subreaper) and say so; with
+// SPOTINIT_REQUIRE_PIDNS=1 (CI) that is a failure instead.
+func asPID1(t *testing.T) bool {
+	t.Helper()
+	err := newPIDErr()
+	switch {
+	case err == nil:
+		return true
+	case required(requirePIDNS):
+		t.Fatalf("%s=1 but a new PID namespace cannot be made: %v", requirePIDNS, err)
+	}
+	t.Logf("not PID 1: a new PID namespace cannot be made (%v); running spotinit as a plain process", err)
+	return false
+}
+
 // spotinitCmd makes a command running spotinit (as PID 1 of a new PID
-// namespace when the machine allows it) with IMDS off.
+// namespace when pid1 is set) with IMDS off.
 func spotinitCmd(t *testing.T, path string, pid1 bool, args ...string) *exec.Cmd {
 	cmd := exec.Command(filepath.Join(buildSpotinit(t), "spotinit"), args...)
 	cmd.Env = append(os.Environ(), "PATH="+path, "AWS_EC2_METADATA_DISABLED=true", "SPOTINIT_IMDS=off")
@@ -76,7 +93,7 @@ func exitCode(err error) (int, error) {
 func TestHardExitStatusNeverLost(t *testing.T) {
 	path := hardPath(t)
 	runs := hardSize(1000, 50)
-	pid1 := canNewPID()
+	pid1 := asPID1(t)
 	for i := 0; i < runs; i++ {
 		code := 1 + i%250
 		cmd := spotinitCmd(t, path, pid1, "--log-level", "warn",
@@ -107,7 +124,7 @@ func TestHardSignalStorm(t *testing.T) {
 	dir := t.TempDir()
 	got := filepath.Join(dir, "got")
 	ready := filepath.Join(dir, "ready")
-	cmd := spotinitCmd(t, path, canNewPID(), "--stop-timeout", "3s", "--kill-margin", "1s",
+	cmd := spotinitCmd(t, path, asPID1(t), "--stop-timeout", "3s", "--kill-margin", "1s",
 		"testchild", "trap", got, "USR1,USR2,WINCH,HUP,ALRM,TERM", "ready", ready, "hang")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -162,8 +179,11 @@ func TestHardSignalStorm(t *testing.T) {
 	if err != nil || code != 137 {
 		t.Fatalf("exit %d (%v), want 137; stderr:\n%s", code, err, tail(stderr.String()))
 	}
-	if took < 1900*time.Millisecond || took > 2900*time.Millisecond {
-		t.Errorf("killed %v after SIGTERM, want about 2s", took)
+	// Never before the deadline, storm or not: that is exact, since load can
+	// only make the kill later. The upper bound only tells a deadline that
+	// was lost (the child would hang) from a late one on a busy machine.
+	if took < 1900*time.Millisecond || took > 2*time.Second+lateBound {
+		t.Errorf("killed %v after SIGTERM, want 2s (never before; later only by the machine's latency)", took)
 	}
 	t.Logf("%d signals in %v; RSS %d -> %d KiB; killed %v after SIGTERM", total, stormed, rssBefore, rssAfter, took)
 }
@@ -175,7 +195,7 @@ func TestHardSignalStorm(t *testing.T) {
 func TestHardForkStorm(t *testing.T) {
 	path := hardPath(t)
 	n, d := hardSize(50000, 5000), hardSize("10s", "2s")
-	cmd := spotinitCmd(t, path, canNewPID(), "--log-level", "warn", "testchild", "storm", strconv.Itoa(n), d, "exit", "42")
+	cmd := spotinitCmd(t, path, asPID1(t), "--log-level", "warn", "testchild", "storm", strconv.Itoa(n), d, "exit", "42")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	start := time.Now()
@@ -202,12 +222,35 @@ func TestHardForkStorm(t *testing.T) {
 	if err != nil || code != 42 {
 		t.Fatalf("exit %d (%v), want 42; stderr:\n%s", code, err, tail(stderr.String()))
 	}
-	// Reaping one orphan costs a few microseconds of wait4; 100 µs each is
-	// a generous bound that a busy loop or per-orphan scan would break.
-	if limit := time.Duration(n) * 100 * time.Microsecond; cpu > limit {
+	// The benchmark (go run ./bench) holds the figure: about 0.2-0.3 ms of
+	// spotinit's own CPU per orphan. The bound is ten times that; it catches
+	// a busy loop or a scan per orphan, not a loaded machine.
+	if limit := time.Duration(n) * cpuPerOrphanBound; cpu > limit {
 		t.Errorf("spotinit used %v of CPU for %d orphans (limit %v)", cpu, n, limit)
 	}
 	t.Logf("%d orphans in %v: spotinit CPU %v (%.1f µs per orphan)", n, time.Since(start).Round(time.Millisecond), cpu, float64(cpu.Microseconds())/float64(n))
+}
+
+// TestHardOrphanBurst: 10,000 orphans that exit at the same moment, all
+// adopted by spotinit as PID 1 and all reaped, and the main child's code
+// intact. It runs at full size only in its own stage of test.sh, never
+// beside other heavy tests: the count is the point here, and the time it
+// takes is bounded only to catch a hang (see orphanReapBound).
+func TestHardOrphanBurst(t *testing.T) {
+	path := hardPath(t)
+	n := hardSize(10000, 1000)
+	cmd := spotinitCmd(t, path, asPID1(t), "--log-level", "warn", "testchild", "orphans", strconv.Itoa(n), "exit", "7")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	code, err := exitCode(cmd.Run())
+	if err != nil || code != 7 {
+		t.Fatalf("exit %d (%v), want 7; stdout:\n%s\nstderr:\n%s", code, err, stdout.String(), tail(stderr.String()))
+	}
+	want := fmt.Sprintf("orphans reaped: %d in ", n)
+	if !strings.Contains(stdout.String(), want) {
+		t.Fatalf("stdout %q, want %q", stdout.String(), want)
+	}
+	t.Log(strings.TrimSpace(stdout.String()))
 }
 
 // ownCPU reads the user and system time pid has used itself (not its

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -21,7 +22,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(removeBuilt{m}, map[string]func(){
 		"spotinit": func() { os.Exit(run(os.Args)) },
 		// The helpers share the binary, and so earlysignal's init, with
 		// spotinit: give them the runtime's default signal handling back.
@@ -38,6 +39,17 @@ var built struct {
 	once sync.Once
 	dir  string
 	err  error
+}
+
+// removeBuilt runs the tests, then removes the binary buildSpotinit built.
+type removeBuilt struct{ m *testing.M }
+
+func (r removeBuilt) Run() int {
+	code := r.m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	return code
 }
 
 // buildSpotinit builds the real spotinit binary once per test run, the way
@@ -87,9 +99,16 @@ func defaultSignals() {
 }
 
 func TestScripts(t *testing.T) {
-	bin := buildSpotinit(t)
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testscripts",
+	p := scriptParams(buildSpotinit(t))
+	p.Dir = "testscripts"
+	testscript.Run(t, p)
+}
+
+// scriptParams are the testscript parameters for running scripts against the
+// spotinit in directory bin (TestScripts, TestBuilds): that spotinit comes
+// first on the scripts' PATH, then the helper commands of TestMain.
+func scriptParams(bin string) testscript.Params {
+	return testscript.Params{
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
 		Setup: func(env *testscript.Env) error {
@@ -108,37 +127,108 @@ func TestScripts(t *testing.T) {
 			"fakeimds":  cmdFakeimds,
 			"imdsstat":  cmdImdsstat,
 		},
-		Condition: func(cond string) (bool, error) {
-			switch cond {
-			case "pidns":
-				return canNewPID(), nil
-			case "aemm":
-				// AWS's amazon-ec2-metadata-mock, built by tools/aemm/build.sh.
-				have := os.Getenv("SPOTINIT_AEMM_BIN") != ""
-				if !have && os.Getenv("SPOTINIT_REQUIRE_AEMM") == "1" {
-					return false, fmt.Errorf("SPOTINIT_REQUIRE_AEMM=1 but SPOTINIT_AEMM_BIN is unset: build it with tools/aemm/build.sh")
-				}
-				return have, nil
-			case "bash":
-				_, err := exec.LookPath("bash")
-				return err == nil, nil
-			}
-			return false, fmt.Errorf("unknown condition %q", cond)
-		},
-	})
+		Condition: scriptCondition,
+	}
 }
 
-// canNewPID probes whether this process may start a child in a new PID
-// namespace (root, or a user namespace that allows it).
-func canNewPID() bool {
+// The require switches turn a test that would skip for want of something
+// the machine lacks into a failure. .ci/run sets every one of them, so that
+// CI cannot pass without running what it claims to run:
+//
+//	SPOTINIT_REQUIRE_PIDNS=1  a new PID namespace (root): the PID-1 scripts and the TestHard* tests
+//	SPOTINIT_REQUIRE_TOOLS=1  python3, bash and qemu-aarch64-static (Debian: python3-minimal, bash, qemu-user-static)
+//	SPOTINIT_REQUIRE_AEMM=1   AWS's IMDS mock, SPOTINIT_AEMM_BIN (tools/aemm/build.sh)
+const (
+	requirePIDNS = "SPOTINIT_REQUIRE_PIDNS"
+	requireTools = "SPOTINIT_REQUIRE_TOOLS"
+	requireAEMM  = "SPOTINIT_REQUIRE_AEMM"
+)
+
+// required reports whether the require switch name is on.
+func required(name string) bool { return os.Getenv(name) == "1" }
+
+// scriptCondition answers the scripts' own conditions. Each one that a
+// script skips on fails instead when its require switch is on.
+func scriptCondition(cond string) (bool, error) {
+	switch cond {
+	case "pidns":
+		// PID 1 of a new PID namespace (root, or a user namespace that allows it).
+		if err := newPIDErr(); err != nil {
+			if required(requirePIDNS) {
+				return false, fmt.Errorf("%s=1 but a new PID namespace cannot be made: %v", requirePIDNS, err)
+			}
+			return false, nil
+		}
+		return true, nil
+	case "python3", "bash":
+		if _, err := exec.LookPath(cond); err != nil {
+			if required(requireTools) {
+				return false, fmt.Errorf("%s=1 but %s is not installed: %v", requireTools, cond, err)
+			}
+			return false, nil
+		}
+		return true, nil
+	case "aemm":
+		// AWS's amazon-ec2-metadata-mock, built by tools/aemm/build.sh.
+		have := os.Getenv("SPOTINIT_AEMM_BIN") != ""
+		if !have && required(requireAEMM) {
+			return false, fmt.Errorf("%s=1 but SPOTINIT_AEMM_BIN is unset: build it with tools/aemm/build.sh", requireAEMM)
+		}
+		return have, nil
+	}
+	return false, fmt.Errorf("unknown condition %q", cond)
+}
+
+// TestRequireSwitches: without its require switch a missing tool makes a
+// script skip; with it, the script fails, naming the switch.
+func TestRequireSwitches(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // no python3, no bash
+	t.Setenv("SPOTINIT_AEMM_BIN", "")
+	for _, tc := range []struct{ cond, require string }{
+		{"python3", requireTools},
+		{"bash", requireTools},
+		{"aemm", requireAEMM},
+	} {
+		t.Setenv(tc.require, "")
+		if ok, err := scriptCondition(tc.cond); ok || err != nil {
+			t.Errorf("[%s] without %s: %v, %v; want false, nil (skip)", tc.cond, tc.require, ok, err)
+		}
+		t.Setenv(tc.require, "1")
+		if ok, err := scriptCondition(tc.cond); ok || err == nil || !strings.Contains(err.Error(), tc.require+"=1") {
+			t.Errorf("[%s] with %s=1: %v, %v; want an error naming the switch", tc.cond, tc.require, ok, err)
+		}
+	}
+}
+
+// newPIDErr probes whether this process may start a child in a new PID
+// namespace, and says why not.
+func newPIDErr() error {
 	cmd := exec.Command("/bin/true")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
-	return cmd.Run() == nil
+	return cmd.Run()
 }
 
-// waitTimeout bounds every wait for a condition in the scripts; it only
-// limits how long a failing test takes.
-const waitTimeout = 20 * time.Second
+// Bounds in the tests catch hangs and gross regressions, never a busy
+// machine: a loaded 2-core CI machine must not be able to miss one. The
+// figures themselves (how fast spotinit reaps, forwards, kills) live in the
+// benchmark, go run ./bench.
+const (
+	// waitTimeout bounds every wait for a condition in the scripts; it
+	// only limits how long a failing test takes.
+	waitTimeout = 20 * time.Second
+	// lateBound is how much later than its deadline a timed action (the
+	// SIGKILL at the stop deadline) may come before a test calls the
+	// deadline lost rather than the machine busy. Early is never allowed.
+	lateBound = 5 * time.Second
+	// cpuPerOrphanBound is ten times spotinit's own CPU per reaped orphan
+	// in the benchmark (0.2-0.3 ms each, in a burst of 5,000).
+	cpuPerOrphanBound = 2500 * time.Microsecond
+	// reapPerOrphanBound, times the number of orphans and added to
+	// waitTimeout, bounds how long a burst of orphans may take to be
+	// reaped: twenty times the benchmark's wall time per orphan, which a
+	// -race build on a loaded machine stays well inside.
+	reapPerOrphanBound = 5 * time.Millisecond
+)
 
 // cmdSignal sends a signal to the pid in a file: signal SIG FILE.
 func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
@@ -196,16 +286,19 @@ func cmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // launch starts a command the way a container runtime would and stands in
-// for it: launch [-pidns] [-pidfile FILE] [-status FILE] [-setsid] [-extrafd] -- COMMAND [ARG...].
+// for it: launch [-pidns] [-pidfile FILE] [-status FILE] [-stderr FILE] [-setsid] [-extrafd] -- COMMAND [ARG...].
 // With -pidns the command is PID 1 of a new PID namespace. The command's pid
 // (as this process sees it) goes to the -pidfile. Signals sent to launch are
 // passed on. launch exits with the command's exit code, or 128+N when signal
 // N killed it; with -status it writes that code to the file and exits 0, so
-// that a script can assert the exact code. -extrafd passes the command one
-// more descriptor (3), as a careless parent would.
+// that a script can assert the exact code. With -stderr the command's stderr
+// also goes to FILE as it is written, so that a script can wait for a log
+// line (waitfile) while the command runs; launch's own stderr still gets it
+// all. -extrafd passes the command one more descriptor (3), as a careless
+// parent would.
 func launch(args []string) int {
 	var pidns, setsid, extrafd bool
-	var pidfile, statusfile string
+	var pidfile, statusfile, stderrfile string
 	for len(args) > 0 && args[0] != "--" {
 		switch args[0] {
 		case "-pidns":
@@ -214,14 +307,17 @@ func launch(args []string) int {
 			setsid = true
 		case "-extrafd":
 			extrafd = true
-		case "-pidfile", "-status":
+		case "-pidfile", "-status", "-stderr":
 			if len(args) < 2 {
 				return 2
 			}
-			if args[0] == "-pidfile" {
+			switch args[0] {
+			case "-pidfile":
 				pidfile = args[1]
-			} else {
+			case "-status":
 				statusfile = args[1]
+			default:
+				stderrfile = args[1]
 			}
 			args = args[1:]
 		default:
@@ -231,7 +327,7 @@ func launch(args []string) int {
 		args = args[1:]
 	}
 	if len(args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: launch [-pidns] [-pidfile FILE] [-setsid] -- COMMAND [ARG...]")
+		fmt.Fprintln(os.Stderr, "usage: launch [-pidns] [-pidfile FILE] [-status FILE] [-stderr FILE] [-setsid] [-extrafd] -- COMMAND [ARG...]")
 		return 2
 	}
 	args = args[1:]
@@ -240,6 +336,18 @@ func launch(args []string) int {
 		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGCONT, syscall.SIGALRM)
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if stderrfile != "" {
+		f, err := os.OpenFile(stderrfile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "launch: %v\n", err)
+			return 2
+		}
+		defer f.Close()
+		cmd.Stderr = io.MultiWriter(os.Stderr, f)
+		// Wait copies the output through a pipe: a descendant that keeps
+		// it open after the command has exited must not hold launch up.
+		cmd.WaitDelay = waitTimeout
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: setsid}
 	if extrafd {
 		// An inherited descriptor, as a careless parent passes on.

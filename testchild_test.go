@@ -54,7 +54,7 @@ func testChild(args []string) int {
 		act := args[0]
 		n := map[string]int{"trap": 2, "ignore": 1, "ready": 1, "waitsig": 1, "sleep": 1, "print": 1,
 			"exit": 1, "kill": 1, "hang": 0, "bg": 1, "bgsid": 1, "daemon": 1, "orphans": 1, "tty": 0, "readline": 0,
-			"sigstate": 0, "env": 1, "fds": 0, "orphan-maker": 3, "await": 1, "burst": 1, "storm": 2}[act]
+			"sigstate": 0, "env": 1, "fds": 0, "orphan-maker": 4, "await": 1, "burst": 1, "storm": 2}[act]
 		if len(args) < n+1 {
 			fmt.Fprintf(os.Stderr, "testchild: %s needs %d arguments\n", act, n)
 			return 90
@@ -184,13 +184,13 @@ func (c *child) do(act string, a []string) (int, bool) {
 		n, _ := strconv.Atoi(a[0])
 		fd, _ := strconv.Atoi(a[1])
 		mode, _ := strconv.Atoi(a[2])
-		return orphanMaker(n, fd, mode), true
+		return orphanMaker(n, fd, mode, a[3]), true
 	case "burst":
 		n, err := strconv.Atoi(a[0])
 		if err != nil {
 			return fail("%v", err)
 		}
-		w, err := makeOrphans(n, 0)
+		w, _, err := makeOrphans(n, 0, false)
 		if err != nil {
 			return fail("burst: %v", err)
 		}
@@ -272,87 +272,112 @@ func procIDs() (pid, ppid, pgid, sid int) {
 	return
 }
 
-// childrenOf counts the processes whose parent is ppid, other than the
-// caller, and how many of them are zombies.
-func childrenOf(ppid int) (n, zombies int) {
-	self, _, _, _ := procIDs()
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 2 || f[1] != strconv.Itoa(ppid) {
-			continue
-		}
-		n++
-		if f[0] == "Z" {
-			zombies++
-		}
+// procStat reads pid's parent, state and start time (in clock ticks after
+// boot; it tells a process from a later one given the same pid) from
+// /proc/PID/stat. ok is false when there is no such process.
+func procStat(pid int) (ppid int, state, start string, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, "", "", false
 	}
-	return n, zombies
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 20 {
+		return 0, "", "", false
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	return ppid, f[0], f[19], true
 }
 
 // orphans makes n processes whose parent exits at once, so that they come
 // to this process's parent (spotinit, as PID 1 or as a subreaper), checks
 // that they did, then lets them all exit at the same moment and waits until
-// the parent has reaped every one.
+// the parent has reaped every one. It watches those n processes only, by
+// pid and start time: the parent may have other children coming and going.
 func orphans(n int) error {
 	_, parent, _, _ := procIDs()
-	before, _ := childrenOf(parent)
-	w, err := makeOrphans(n, 0)
+	w, pids, err := makeOrphans(n, 0, true)
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(waitTimeout)
-	got, _ := childrenOf(parent)
-	if got-before < n {
-		return fmt.Errorf("only %d of %d orphans came to the parent %d", got-before, n, parent)
+	left := make(map[int]string, n) // pid -> start time
+	for _, pid := range pids {
+		if ppid, _, start, ok := procStat(pid); ok && ppid == parent {
+			left[pid] = start
+		}
+	}
+	if len(left) < n {
+		w.Close()
+		return fmt.Errorf("only %d of %d orphans came to the parent %d", len(left), n, parent)
 	}
 	fmt.Printf("orphans adopted: %d\n", n)
 	start := time.Now()
+	bound := waitTimeout + time.Duration(n)*reapPerOrphanBound
 	w.Close() // every orphan's read returns: they all exit now
-	for {
-		left, zombies := childrenOf(parent)
-		if left <= before {
+	for poll := 5 * time.Millisecond; ; poll = min(poll*3/2, 100*time.Millisecond) {
+		zombies := 0
+		for pid, born := range left {
+			_, state, start, ok := procStat(pid)
+			switch {
+			case !ok || start != born: // reaped (and perhaps its pid reused)
+				delete(left, pid)
+			case state == "Z":
+				zombies++
+			}
+		}
+		if len(left) == 0 {
 			break
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d orphans (%d zombies) still there after %s", left-before, zombies, waitTimeout)
+		if time.Since(start) > bound {
+			return fmt.Errorf("%d orphans (%d zombies) still there after %s", len(left), zombies, bound)
 		}
-		time.Sleep(5 * time.Millisecond) // polling interval
+		time.Sleep(poll) // polling interval
 	}
 	fmt.Printf("orphans reaped: %d in %s\n", n, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
 // makeOrphans makes n orphans that block reading a pipe and exit when its
-// write end, returned, is closed. mode 1 puts each in a new session, 2 in a
-// new process group.
-func makeOrphans(n, mode int) (*os.File, error) {
+// write end, returned, is closed. With withPids it returns their pids too.
+// mode 1 puts each in a new session, 2 in a new process group.
+func makeOrphans(n, mode int, withPids bool) (*os.File, []int, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer r.Close()
-	maker := exec.Command(os.Args[0], "orphan-maker", strconv.Itoa(n), "3", strconv.Itoa(mode))
+	pidfile := "-"
+	if withPids {
+		f, err := os.CreateTemp("", "orphans")
+		if err != nil {
+			w.Close()
+			return nil, nil, err
+		}
+		f.Close()
+		defer os.Remove(f.Name())
+		pidfile = f.Name()
+	}
+	maker := exec.Command(os.Args[0], "orphan-maker", strconv.Itoa(n), "3", strconv.Itoa(mode), pidfile)
 	maker.ExtraFiles = []*os.File{r}
 	maker.Stderr = os.Stderr
 	if err := maker.Run(); err != nil { // the maker is our own child: ours to wait for
 		w.Close()
-		return nil, fmt.Errorf("maker: %v", err)
+		return nil, nil, fmt.Errorf("maker: %v", err)
 	}
-	return w, nil
+	if !withPids {
+		return w, nil, nil
+	}
+	b, err := os.ReadFile(pidfile)
+	if err != nil {
+		w.Close()
+		return nil, nil, err
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		pid, _ := strconv.Atoi(f)
+		pids = append(pids, pid)
+	}
+	return w, pids, nil
 }
 
 // storm makes n short-lived orphans in batches spread over d.
@@ -362,7 +387,7 @@ func storm(n int, d time.Duration) error {
 	start := time.Now()
 	for b := 0; b < batches; b++ {
 		k := min(batch, n-b*batch)
-		w, err := makeOrphans(k, b%3)
+		w, _, err := makeOrphans(k, b%3, false)
 		if err != nil {
 			return err
 		}
@@ -377,10 +402,33 @@ func storm(n int, d time.Duration) error {
 var orphanBuf [1]byte
 
 // orphanMaker forks n bare copies of itself that block reading fd and then
-// exit, and exits at once so that they are orphans. The copies run only raw
-// system calls: a forked Go process has one thread and must not re-enter the
-// runtime.
-func orphanMaker(n, fd, mode int) int {
+// exit, writes their pids to pidfile (unless it is "-"), and exits at once
+// so that they are orphans. The copies run only raw system calls: a forked
+// Go process has one thread and must not re-enter the runtime.
+func orphanMaker(n, fd, mode int, pidfile string) int {
+	defer func() {
+		if pidfile == "-" {
+			return
+		}
+		// The pids as /proc shows them, which is the outer namespace's view
+		// when the maker runs in a new PID namespace: clone returned the
+		// inner ones.
+		self, _, _, _ := procIDs()
+		var pids []string
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			if ppid, _, _, ok := procStat(pid); ok && ppid == self {
+				pids = append(pids, e.Name())
+			}
+		}
+		if err := os.WriteFile(pidfile, []byte(strings.Join(pids, "\n")), 0o644); err != nil {
+			fmt.Fprintf(os.Stderr, "orphan-maker: %v\n", err)
+		}
+	}()
 	for i := 0; i < n; i++ {
 		pid, _, errno := syscall.RawSyscall6(syscall.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
 		if errno != 0 {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,17 +14,38 @@ import (
 )
 
 // startSimulator serves a fake IMDS on the host's loopback that announces a
-// Spot terminate after the given time (two minutes ahead, as EC2 does).
-// Containers reach it with --network host.
-func startSimulator(t *testing.T, after time.Duration) *simulator.Server {
+// Spot terminate (two minutes ahead, as EC2 does) the given time after the
+// returned function is called: the test calls it when the app says it is
+// ready, since a notice signal that came before the app had its handlers
+// would kill it, and a loaded machine can take longer than any fixed time to
+// start a container. Containers reach it with --network host.
+func startSimulator(t *testing.T, after time.Duration) (*simulator.Server, func()) {
 	t.Helper()
-	srv, err := simulator.Start(context.Background(), "127.0.0.1:0",
-		simulator.Scenario{Spot: &simulator.SpotNotice{After: after}}, nil)
+	var mu sync.Mutex
+	begin := time.Now()
+	var since time.Time // when the clock was started; zero before
+	now := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		if since.IsZero() {
+			return begin
+		}
+		return begin.Add(time.Since(since))
+	}
+	start := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if since.IsZero() {
+			since = time.Now()
+		}
+	}
+	srv, err := simulator.StartClock(context.Background(), "127.0.0.1:0",
+		simulator.Scenario{Spot: &simulator.SpotNotice{After: after}}, nil, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	return srv
+	return srv, start
 }
 
 // servedSpotTime asks the simulator, as a client would (IMDSv2 token
@@ -91,10 +113,12 @@ func TestDockerNoticeStopOnNotice(t *testing.T) {
 	begin(t)
 	t.Parallel()
 	e := needEngine(t)
-	srv := startSimulator(t, 2*time.Second)
+	srv, startNotice := startSimulator(t, 2*time.Second)
 	dir, state := stateDir(t, e.b)
 	args := append([]string{"-v", usrRO, "--network", "host", "-e", "SPOTINIT_STOP_ON_NOTICE=true"}, state...)
 	c := e.run(t, append(append(args, noticeEnv(srv)...), appImage)...)
+	c.waitOutput(t, "stdout", "app ready")
+	startNotice()
 
 	code := c.wait(t)
 	o := c.mustOutput(t)
@@ -128,11 +152,13 @@ func TestDockerNoticeDraining(t *testing.T) {
 	begin(t)
 	t.Parallel()
 	e := needEngine(t)
-	srv := startSimulator(t, time.Second)
+	srv, startNotice := startSimulator(t, time.Second)
 	dir, state := stateDir(t, e.b)
 	args := append([]string{"-v", usrRO, "--network", "host",
 		"-e", fmt.Sprintf("SPOTINIT_STOP_TIMEOUT=%ds", stopSecs)}, state...)
 	c := e.run(t, append(append(args, noticeEnv(srv)...), appImage)...)
+	c.waitOutput(t, "stdout", "app ready")
+	startNotice()
 
 	c.waitOutput(t, "stderr", hookMark("20-flush", "would run"))
 	c.waitOutput(t, "stdout", "interruption notice: checkpoint saved")

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -119,9 +121,12 @@ func TestCheckDir(t *testing.T) {
 	}
 	t.Run("unreadable", func(t *testing.T) {
 		if os.Geteuid() == 0 {
-			t.Skip("root reads any directory")
+			// Root reads any directory: run this subtest again as an
+			// unprivileged user, where it checks for real.
+			asNobody(t)
+			return
 		}
-		locked := filepath.Join(base, "locked")
+		locked := filepath.Join(t.TempDir(), "locked")
 		if err := os.Mkdir(locked, 0o000); err != nil {
 			t.Fatal(err)
 		}
@@ -130,6 +135,55 @@ func TestCheckDir(t *testing.T) {
 			t.Errorf("CheckDir(%s) = %v, want permission denied", locked, err)
 		}
 	})
+}
+
+// nobody is the unprivileged user (and group) asNobody runs tests as.
+const nobody = 65534
+
+// asNobody runs the calling test again in a copy of this test binary as
+// user and group nobody, and fails if it does not pass there. The copy lives
+// in a directory nobody may enter: go test keeps the binary in one only root
+// may.
+func asNobody(t *testing.T) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "hooks-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "hooks.test")
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Run exactly this test: every level of its name, anchored.
+	var run []string
+	for _, part := range strings.Split(t.Name(), "/") {
+		run = append(run, "^"+regexp.QuoteMeta(part)+"$")
+	}
+	cmd := exec.Command(bin, "-test.run="+strings.Join(run, "/"), "-test.v", "-test.count=1")
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TMPDIR=" + os.TempDir(), "HOME=/"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("as uid %d: %v\n%s", nobody, err, out)
+	}
+	// It must have run, not skipped nor matched nothing.
+	if want := "--- PASS: " + t.Name() + " "; !strings.Contains(string(out), want) {
+		t.Fatalf("as uid %d: no %q in its output:\n%s", nobody, want, out)
+	}
+	t.Logf("as uid %d:\n%s", nobody, out)
 }
 
 func TestCheckShell(t *testing.T) {
