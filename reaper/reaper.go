@@ -190,7 +190,7 @@ func (r *Reaper) Reap() (children bool) {
 		}
 		r.orphans.Add(1)
 		if r.log.Enabled(context.Background(), slog.LevelDebug) {
-			r.log.Debug("reaped orphan", "pid", pid, "code", e.Code())
+			r.logOrphan(e)
 		}
 	}
 }
