@@ -34,7 +34,7 @@ func (s *run) startDelay(from, deadline time.Time) {
 		return
 	}
 	s.armDelay(end)
-	s.log.Info("stop signal delayed", "pid", s.pid, "signal", heldName(s.heldStop), "delay", end.Sub(now))
+	s.log.Info("stop signal delayed", "pid", s.pid, "signal", heldName(s.heldStop), "delay", end.Sub(from))
 }
 
 // delayBound is the latest the child's stop signal may go with deadline:
