@@ -20,27 +20,14 @@ import (
 // Reapers (tests make several) ask it to fork.
 var forker struct {
 	once sync.Once
-	reqs chan forkReq
-}
-
-// forkReq asks the fork thread to fork and exec; the answer comes on done.
-type forkReq struct {
-	path string
-	argv []string
-	attr *syscall.ProcAttr
-	done chan<- forkResult
-}
-
-type forkResult struct {
-	pid int
-	err error
+	reqs chan func()
 }
 
 // startForker starts the fork thread, once. New calls it so that the thread
 // exists before the first Start needs it.
 func startForker() {
 	forker.once.Do(func() {
-		forker.reqs = make(chan forkReq)
+		forker.reqs = make(chan func())
 		go forkLoop(forker.reqs)
 	})
 }
@@ -48,21 +35,29 @@ func startForker() {
 // forkLoop is the fork thread. It owns no state and never ends: its end
 // would be the end of its thread, and so the parent-death signal of every
 // process it started.
-func forkLoop(reqs <-chan forkReq) {
+func forkLoop(reqs <-chan func()) {
 	runtime.LockOSThread() // never unlocked: see the comment on forker
-	for req := range reqs {
-		pid, err := syscall.ForkExec(req.path, req.argv, req.attr)
-		req.done <- forkResult{pid, err}
+	for f := range reqs {
+		f()
 	}
 }
 
-// forkExec is syscall.ForkExec, run on the fork thread.
-func forkExec(path string, argv []string, attr *syscall.ProcAttr) (int, error) {
+// OnForkThread runs f on the fork thread, the one OS thread that lives as
+// long as spotinit, and returns when f has. It is for what the kernel keeps
+// per thread and must last: spotinit's own parent-death signal
+// (PR_SET_PDEATHSIG applies to the calling thread only, and is lost when
+// that thread ends). f must not block.
+func OnForkThread(f func()) {
 	startForker()
-	done := make(chan forkResult, 1)
-	forker.reqs <- forkReq{path: path, argv: argv, attr: attr, done: done}
-	r := <-done
-	return r.pid, r.err
+	done := make(chan struct{})
+	forker.reqs <- func() { defer close(done); f() }
+	<-done
+}
+
+// forkExec is syscall.ForkExec, run on the fork thread.
+func forkExec(path string, argv []string, attr *syscall.ProcAttr) (pid int, err error) {
+	OnForkThread(func() { pid, err = syscall.ForkExec(path, argv, attr) })
+	return pid, err
 }
 
 // withDeathSignal returns attr with the parent-death signal sig set in its
