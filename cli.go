@@ -75,6 +75,14 @@ func flags() []cli.Flag {
 			Usage: "rewrite a forwarded signal, e.g. TERM:QUIT; TO of 0 drops it (`FROM:TO`, repeatable; env comma-separated)"},
 		&cli.BoolFlag{Name: "no-wait", EnvVars: env("no-wait"),
 			Usage: "exit as soon as the child has exited, without waiting for the rest of the tree"},
+		&cli.StringFlag{Name: "forward-delay", EnvVars: env("forward-delay"), Value: "0s",
+			Usage: "hold the child's first stop signal for `D` after the pre-stop hooks (after the stop signal when none run first) so a load balancer stops sending traffic first; the child keeps min(5s, a quarter) of the stop's time, and a second stop signal ends the delay"},
+		&cli.StringSliceFlag{Name: "exit-map", EnvVars: env("exit-map"),
+			Usage: "exit with TO when the child's status is FROM, e.g. 143:0 for a JVM's clean exit on SIGTERM; FROM 128+N is death by signal N, 137 after spotinit's own SIGKILL included (`FROM:TO`, 0-255, repeatable; env comma-separated)"},
+		&cli.StringFlag{Name: "parent-death-signal", EnvVars: env("parent-death-signal"),
+			Usage: "have the kernel send spotinit `SIG` when its parent dies: TERM or INT starts the stop sequence, KILL ends spotinit, the others are forwarded"},
+		&cli.StringFlag{Name: "child-death-signal", EnvVars: env("child-death-signal"), Value: "TERM",
+			Usage: "the child and each hook receive `SIG` if spotinit dies (SIGKILL, the OOM killer) when it is not PID 1, rather than run on unsupervised; 0: none"},
 		&cli.StringFlag{Name: "log-format", EnvVars: env("log-format"), Value: "text",
 			Usage: "log format on stderr: text or json"},
 		&cli.StringFlag{Name: "log-level", EnvVars: env("log-level"), Value: "info",
@@ -232,6 +240,9 @@ type setup struct {
 	sup      supervisor.Config
 	watch    interruption.Config
 	simulate time.Duration // > 0: serve a local IMDS announcing a Spot notice this long after start
+
+	parentDeath syscall.Signal // --parent-death-signal; 0: none
+	childDeath  syscall.Signal // --child-death-signal; 0: none
 }
 
 // action runs once the options are parsed.
@@ -245,10 +256,15 @@ func action(c *cli.Context) int {
 		return check(st, strings.EqualFold(c.String("log-format"), "json"), os.Stdout)
 	}
 	log := st.log
+	if st.parentDeath != 0 {
+		if err := watchParent(st.parentDeath, log); err != nil {
+			return reportError(os.Stderr, usagef("--parent-death-signal %s: %v", c.String("parent-death-signal"), err))
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	r, err := reaper.New(reaper.Config{Log: log, ForkAround: earlysignal.AsInherited})
+	r, err := reaper.New(reaper.Config{Log: log, ForkAround: earlysignal.AsInherited, DeathSignal: st.childDeath})
 	if err != nil {
 		log.Warn("orphans will not be reaped here", "err", err)
 	}
@@ -310,6 +326,7 @@ func configure(c *cli.Context, argv []string) (setup, error) {
 	lead := d.get("scheduled-lead")
 	hookTimeout := d.get("hook-timeout")
 	simulate := d.get("simulate-notice")
+	forwardDelay := d.get("forward-delay")
 	if d.err != nil {
 		return st, d.err
 	}
@@ -328,6 +345,21 @@ func configure(c *cli.Context, argv []string) (setup, error) {
 	rewrite, err := rewriteOption(c.StringSlice("rewrite"))
 	if err != nil {
 		return st, err
+	}
+	if err := checkForwardDelay(forwardDelay, stop, margin); err != nil {
+		return st, usagef("--forward-delay %s: %v", c.String("forward-delay"), err)
+	}
+	exitMap, err := exitMapOption(c.StringSlice("exit-map"))
+	if err != nil {
+		return st, usagef("--exit-map: %v", err)
+	}
+	if s := c.String("parent-death-signal"); s != "" {
+		if st.parentDeath, err = parseParentDeathSignal(s); err != nil {
+			return st, usagef("--parent-death-signal %q: %v", s, err)
+		}
+	}
+	if st.childDeath, err = parseChildDeathSignal(c.String("child-death-signal")); err != nil {
+		return st, usagef("--child-death-signal %q: %v", c.String("child-death-signal"), err)
 	}
 
 	mode, err := interruption.ParseMode(c.String("imds"))
@@ -401,6 +433,8 @@ func configure(c *cli.Context, argv []string) (setup, error) {
 		NoticeFile:      noticeFile,
 		StopOnNotice:    c.Bool("stop-on-notice"),
 		Hibernate:       hibernate,
+		ForwardDelay:    forwardDelay,
+		ExitMap:         exitMap,
 	}
 	st.watch = interruption.Config{
 		Mode:            mode,
