@@ -23,15 +23,19 @@ func onDyingThread(t *testing.T, f func()) {
 	// while the caller is locked to it.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	release := make(chan struct{})
+	defer close(release)
 	for try := 0; ; try++ {
 		tid := make(chan int, 1)
 		go func() {
 			runtime.LockOSThread()
 			if syscall.Gettid() == os.Getpid() {
-				// The main thread is never ended, only parked: try again
-				// on another.
-				runtime.UnlockOSThread()
+				// The runtime never ends the main thread, only parks it:
+				// hold it until the end, so that the next try runs on
+				// another.
 				tid <- 0
+				<-release
+				runtime.UnlockOSThread()
 				return
 			}
 			f()
@@ -40,7 +44,7 @@ func onDyingThread(t *testing.T, f func()) {
 		}()
 		id := <-tid
 		if id == 0 {
-			if try > 100 {
+			if try > 10 {
 				t.Fatal("the goroutine always ran on the main thread")
 			}
 			continue
