@@ -77,6 +77,14 @@ func flags() []cli.Flag {
 			Usage: "rewrite a forwarded signal, e.g. TERM:QUIT; TO of 0 drops it (`FROM:TO`, repeatable; env comma-separated)"},
 		&cli.BoolFlag{Name: "no-wait", EnvVars: env("no-wait"),
 			Usage: "exit as soon as the child has exited, without waiting for the rest of the tree"},
+		&cli.StringFlag{Name: "forward-delay", EnvVars: env("forward-delay"), Value: "0s",
+			Usage: "hold the child's first stop signal for `D` after the pre-stop hooks (after the stop signal when none run first) so a load balancer stops sending traffic first; the child keeps min(5s, a quarter) of the stop's time, and a second stop signal ends the delay"},
+		&cli.StringSliceFlag{Name: "exit-map", EnvVars: env("exit-map"),
+			Usage: "exit with TO when the child's status is FROM, e.g. 143:0 for a JVM's clean exit on SIGTERM; FROM 128+N is death by signal N, 137 after spotinit's own SIGKILL included (`FROM:TO`, 0-255, repeatable; env comma-separated)"},
+		&cli.StringFlag{Name: "parent-death-signal", EnvVars: env("parent-death-signal"),
+			Usage: "have the kernel send spotinit `SIG` when its parent dies: TERM or INT starts the stop sequence, KILL ends spotinit, the others are forwarded"},
+		&cli.StringFlag{Name: "child-death-signal", EnvVars: env("child-death-signal"), Value: "TERM",
+			Usage: "the child and each hook receive `SIG` if spotinit dies (SIGKILL, the OOM killer) when it is not PID 1, rather than run on unsupervised; 0: none"},
 		&cli.StringFlag{Name: "log-format", EnvVars: env("log-format"), Value: "text",
 			Usage: "log format on stderr: text or json"},
 		&cli.StringFlag{Name: "log-level", EnvVars: env("log-level"), Value: "info",
@@ -309,6 +317,9 @@ type setup struct {
 	watch    interruption.Config
 	simulate *simulator.Scenario // non-nil: serve a local IMDS following it (--simulate-notice)
 	notes    []note              // logged once the options are all accepted
+
+	parentDeath syscall.Signal // --parent-death-signal; 0: none
+	childDeath  syscall.Signal // --child-death-signal; 0: none
 }
 
 // note is a log record about the options: a setting spotinit completed,
@@ -330,13 +341,18 @@ func action(c *cli.Context) int {
 		return check(st, strings.EqualFold(c.String("log-format"), "json"), os.Stdout)
 	}
 	log := st.log
+	if st.parentDeath != 0 {
+		if err := watchParent(st.parentDeath, log); err != nil {
+			return reportError(os.Stderr, fmt.Errorf("--parent-death-signal: %w", err))
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for _, n := range st.notes {
 		log.Log(ctx, n.level, n.msg, n.args...)
 	}
 
-	r, err := reaper.New(reaper.Config{Log: log, ForkAround: earlysignal.AsInherited})
+	r, err := reaper.New(reaper.Config{Log: log, ForkAround: earlysignal.AsInherited, DeathSignal: st.childDeath})
 	if err != nil {
 		log.Warn("orphans will not be reaped here", "err", err)
 	}
@@ -469,7 +485,7 @@ func readOptions(c *cli.Context, environ []string) map[string]option {
 type settings struct {
 	opts map[string]option
 
-	stop, margin, poll, stale, lead, hookTimeout time.Duration
+	stop, margin, poll, stale, lead, hookTimeout, forwardDelay time.Duration
 
 	singleChild, noWait, scheduledReboot, stopOnNotice, preStopParallel bool
 
@@ -481,6 +497,9 @@ type settings struct {
 	noticeSig  syscall.Signal
 	noticeFile string
 	scenario   *simulator.Scenario
+
+	exitMap                 map[int]int
+	parentDeath, childDeath syscall.Signal
 
 	preStop, onRebalance []string
 	preStopDir           string
@@ -556,7 +575,10 @@ func configureEnv(c *cli.Context, argv, environ []string) (setup, error) {
 		NoticeFile:      s.noticeFile,
 		StopOnNotice:    s.stopOnNotice,
 		Hibernate:       s.hibernate,
+		ForwardDelay:    s.forwardDelay,
+		ExitMap:         s.exitMap,
 	}
+	st.parentDeath, st.childDeath = s.parentDeath, s.childDeath
 	st.watch = interruption.Config{
 		Mode:            s.mode,
 		Endpoint:        s.endpoint,
@@ -587,6 +609,7 @@ func (s *settings) parse() error {
 	}{
 		{"stop-timeout", &s.stop}, {"kill-margin", &s.margin}, {"imds-poll-interval", &s.poll},
 		{"stale-after", &s.stale}, {"scheduled-lead", &s.lead}, {"hook-timeout", &s.hookTimeout},
+		{"forward-delay", &s.forwardDelay},
 	} {
 		o := s.opt(d.name)
 		if *d.to, err = parseDuration(o.value); err != nil {
@@ -621,8 +644,21 @@ func (s *settings) parse() error {
 	if s.rewrite, err = rewriteOption(s.opt("rewrite")); err != nil {
 		return err
 	}
+	if s.exitMap, err = exitMapOption(s.opt("exit-map")); err != nil {
+		return err
+	}
+	o := s.opt("parent-death-signal")
+	if o.value != "" {
+		if s.parentDeath, err = parseParentDeathSignal(o.value); err != nil {
+			return bad(o, "%v", err)
+		}
+	}
+	o = s.opt("child-death-signal")
+	if s.childDeath, err = parseChildDeathSignal(o.value); err != nil {
+		return bad(o, "%v", err)
+	}
 
-	o := s.opt("imds")
+	o = s.opt("imds")
 	if s.mode, err = interruption.ParseMode(o.value); err != nil {
 		return bad(o, "want auto, on or off")
 	}

@@ -26,6 +26,7 @@ type rule struct {
 // rules are tried in this order; the first error is the one reported.
 var rules = []rule{
 	{"--kill-margin is shorter than --stop-timeout", checkKillMargin},
+	{"--forward-delay leaves the child its reserve", checkForwardDelayRule},
 	{"--simulate-notice watches only its own IMDS, for notices --notices allows", checkRehearsal},
 	{"an option that acts on notices has them watched", checkNoticeOptions},
 	{"--imds on has notices to watch", checkIMDSOn},
@@ -65,6 +66,15 @@ func checkKillMargin(s *settings) error {
 		return bad(stop, "must be longer than %s", margin)
 	}
 	return bad(margin, "must be shorter than %s", stop)
+}
+
+// checkForwardDelayRule: a --forward-delay the stop could never honour is
+// refused (see checkForwardDelay).
+func checkForwardDelayRule(s *settings) error {
+	if err := checkForwardDelay(s.forwardDelay, s.stop, s.margin); err != nil {
+		return bad(s.opt("forward-delay"), "%v", err)
+	}
+	return nil
 }
 
 // checkRehearsal: --simulate-notice serves its own IMDS and watches it, so

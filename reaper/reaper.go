@@ -45,6 +45,9 @@ type Reaper struct {
 	log *slog.Logger
 	// forkAround wraps each fork (see Config.ForkAround).
 	forkAround func(func())
+	// deathSignal is every started process's parent-death signal (see
+	// Config.DeathSignal).
+	deathSignal syscall.Signal
 
 	// mu is held across fork+subscribe and across wait4+dispatch, so no exit
 	// can be reaped between a fork and its subscription.
@@ -64,6 +67,17 @@ type Config struct {
 	// once: spotinit uses it to let children inherit the signal dispositions
 	// spotinit itself was started with.
 	ForkAround func(fork func())
+	// DeathSignal, if not 0, is the signal every process started here
+	// receives when spotinit dies (PR_SET_PDEATHSIG), unless its
+	// SysProcAttr sets one: the app and the hooks are not left running
+	// unsupervised after spotinit is SIGKILLed. It goes to the started
+	// process only, not to its process group or descendants, and the
+	// kernel clears it when that process execs a set-user-ID or
+	// set-group-ID program (or one with file capabilities). Every fork
+	// happens on one thread that lives as long as spotinit (forker.go), so
+	// it never fires while spotinit lives. As PID 1 it is harmless and moot:
+	// the kernel kills the whole namespace when PID 1 dies.
+	DeathSignal syscall.Signal
 }
 
 // New makes the Reaper. When spotinit is not PID 1
@@ -72,12 +86,14 @@ type Config struct {
 // go to the real init, which is not fatal to the app).
 func New(cfg Config) (*Reaper, error) {
 	r := &Reaper{
-		log:        cfg.Log,
-		forkAround: cfg.ForkAround,
-		subs:       make(map[int]chan Exit),
-		chld:       make(chan os.Signal, 1),
-		empty:      make(chan struct{}, 1),
+		log:         cfg.Log,
+		forkAround:  cfg.ForkAround,
+		deathSignal: cfg.DeathSignal,
+		subs:        make(map[int]chan Exit),
+		chld:        make(chan os.Signal, 1),
+		empty:       make(chan struct{}, 1),
 	}
+	startForker() // the fork thread is ready before the first Start
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -117,18 +133,19 @@ func (r *Reaper) Run(ctx context.Context) {
 // a channel that receives its Exit exactly once. The subscription exists
 // before any wait4 can see the process. The new process gets exactly the
 // descriptors in attr.Files: any that spotinit inherited without
-// close-on-exec are closed in it.
+// close-on-exec are closed in it. It is forked on the fork thread
+// (forker.go), with the Reaper's DeathSignal unless attr sets one.
 func (r *Reaper) Start(path string, argv []string, attr *syscall.ProcAttr) (int, <-chan Exit, error) {
 	var (
 		pid int
 		err error
 	)
-	a := *attr
+	a := *withDeathSignal(attr, r.deathSignal)
 	a.Files = closeInherited(attr.Files)
 	attr = &a
 	ch := make(chan Exit, 1)
 	r.mu.Lock()
-	r.forkAround(func() { pid, err = syscall.ForkExec(path, argv, attr) })
+	r.forkAround(func() { pid, err = forkExec(path, argv, attr) })
 	if err == nil {
 		r.subs[pid] = ch
 	}
@@ -173,7 +190,7 @@ func (r *Reaper) Reap() (children bool) {
 		}
 		r.orphans.Add(1)
 		if r.log.Enabled(context.Background(), slog.LevelDebug) {
-			r.log.Debug("reaped orphan", "pid", pid, "code", e.Code())
+			r.logOrphan(e)
 		}
 	}
 }

@@ -27,6 +27,7 @@ func TestDeadlines(t *testing.T) {
 		hooks        bool // one pre-stop hook, which runs until a hooksEnd event
 		parallel     bool
 		stopOnNotice bool
+		delay        time.Duration // ForwardDelay
 		child        fakeProc
 		desc         []fakeProc
 		events       []event
@@ -165,6 +166,84 @@ func TestDeadlines(t *testing.T) {
 			deadline: "none", hookEnd: "11s", end: "12s", code: 0,
 		},
 
+		// child's signal = min(from + ForwardDelay, deadline - reserve(deadline - stop start)),
+		// from = the hooks' end when they run first, else the stop start.
+		{
+			name: "forward delay: the child's signal waits after the stop signal", stop: 30 * sec, margin: 2 * sec, delay: 10 * sec,
+			events:   []event{sigAt(10*sec, syscall.SIGTERM)},
+			deadline: "38s", childGot: []string{"20s SIGTERM", "20s SIGCONT", "38s SIGKILL"}, childNot: []string{"10s SIGTERM", "10s SIGCONT"},
+			end: "38s", code: 137, killed: true,
+			logs: []string{`msg="stop signal delayed" pid=100 signal=SIGTERM delay=10s`,
+				`msg="forward delay over, child signalled" pid=100 signal=SIGTERM waited=10s`},
+		},
+		{
+			name: "forward delay: counted from the hooks' end", stop: 30 * sec, margin: 2 * sec, hooks: true, delay: 5 * sec,
+			events:   []event{sigAt(10*sec, syscall.SIGTERM), hooksEnd(15 * sec)},
+			deadline: "38s", hookEnd: "33s", childGot: []string{"20s SIGTERM", "38s SIGKILL"}, childNot: []string{"10s SIGTERM", "15s SIGTERM"},
+			end: "38s", code: 137, killed: true,
+		},
+		{
+			name: "forward delay: hooks that end late leave the child its 5s", stop: 30 * sec, margin: 2 * sec, hooks: true, delay: 10 * sec,
+			events:   []event{sigAt(10*sec, syscall.SIGTERM), hooksEnd(30 * sec)},
+			deadline: "38s", hookEnd: "33s", childGot: []string{"33s SIGTERM", "38s SIGKILL"}, childNot: []string{"40s SIGTERM"},
+			end: "38s", code: 137, killed: true,
+		},
+		{
+			name: "forward delay: hooks that end at their deadline: the signal goes at once", stop: 10 * sec, margin: 2 * sec, hooks: true, delay: 5 * sec,
+			events: []event{sigAt(10*sec, syscall.SIGTERM), hooksEnd(16 * sec)},
+			// deadline 18s, reserve(8s) = 2s: the hooks and the delay end by 16s.
+			deadline: "18s", hookEnd: "16s", childGot: []string{"16s SIGTERM", "18s SIGKILL"},
+			end: "18s", code: 137, killed: true, logs: []string{`msg="forward delay over, child signalled" pid=100 signal=SIGTERM waited=0s`},
+		},
+		{
+			name: "forward delay: a notice that pulls the deadline in pulls the signal in", stop: 30 * sec, margin: 2 * sec, delay: 20 * sec,
+			events: []event{sigAt(10*sec, syscall.SIGTERM), notice(12*sec, 25*sec)},
+			// deadline 25s - 2s = 23s; 23s - reserve(13s) = 23s - 3.25s.
+			deadline: "23s", childGot: []string{"19.75s SIGTERM", "23s SIGKILL"}, childNot: []string{"30s SIGTERM"},
+			end: "23s", code: 137, killed: true,
+		},
+		{
+			name: "forward delay: a deadline already past leaves the child a quarter of its moment", stop: 30 * sec, margin: 2 * sec, delay: 5 * sec,
+			events:   []event{notice(5*sec, 4*sec), sigAt(10*sec, syscall.SIGTERM)},
+			deadline: "11s", childGot: []string{"10.75s SIGTERM", "11s SIGKILL"}, end: "11s", code: 137, killed: true,
+		},
+		{
+			name: "forward delay: a second stop signal ends it; the child gets the first only, a third is forwarded", stop: 30 * sec, margin: 2 * sec, delay: 10 * sec,
+			events:   []event{sigAt(10*sec, syscall.SIGTERM), sigAt(12*sec, syscall.SIGINT), sigAt(14*sec, syscall.SIGTERM)},
+			deadline: "38s", childGot: []string{"12s SIGTERM", "12s SIGCONT", "14s SIGTERM", "38s SIGKILL"}, childNot: []string{"12s SIGINT", "20s SIGTERM"},
+			end: "38s", code: 137, killed: true,
+			logs: []string{`msg="forward delay over, child signalled" pid=100 signal=SIGTERM waited=2s by=SIGINT`},
+		},
+		{
+			name: "forward delay: a second stop signal during the hooks is held; the delay follows them", stop: 30 * sec, margin: 2 * sec, hooks: true, delay: 5 * sec,
+			events:   []event{sigAt(10*sec, syscall.SIGTERM), sigAt(12*sec, syscall.SIGTERM), hooksEnd(15 * sec)},
+			deadline: "38s", hookEnd: "33s", childGot: []string{"20s SIGTERM"}, childNot: []string{"12s SIGTERM", "15s SIGTERM"},
+			end: "38s", code: 137, killed: true,
+		},
+		{
+			name: "forward delay with parallel hooks: counted from the stop signal, the hooks get the whole budget", stop: 30 * sec, margin: 2 * sec, hooks: true, parallel: true, delay: 5 * sec,
+			events:   []event{sigAt(10*sec, syscall.SIGTERM), hooksEnd(12 * sec)},
+			deadline: "38s", hookEnd: "38s", childGot: []string{"15s SIGTERM", "38s SIGKILL"}, childNot: []string{"10s SIGTERM", "12s SIGTERM"},
+			end: "38s", code: 137, killed: true,
+		},
+		{
+			name: "forward delay with parallel hooks that outlast it", stop: 30 * sec, margin: 2 * sec, hooks: true, parallel: true, delay: 5 * sec,
+			events:   []event{sigAt(10*sec, syscall.SIGTERM), hooksEnd(20 * sec)},
+			deadline: "38s", hookEnd: "38s", childGot: []string{"15s SIGTERM", "38s SIGKILL"}, childNot: []string{"20s SIGTERM"},
+			end: "38s", code: 137, killed: true,
+		},
+		{
+			name: "forward delay on a notice stop: after the hooks", stop: 30 * sec, margin: 2 * sec, stopOnNotice: true, hooks: true, delay: 5 * sec,
+			events:   []event{notice(10*sec, 130*sec), hooksEnd(20 * sec)},
+			deadline: "48s", hookEnd: "2m3s", childGot: []string{"25s SIGTERM", "48s SIGKILL"}, childNot: []string{"20s SIGTERM"},
+			end: "48s", code: 137, killed: true,
+		},
+		{
+			name: "forward delay: a child that exits meanwhile gets nothing more", stop: 30 * sec, margin: 2 * sec, delay: 10 * sec,
+			events:   []event{sigAt(10*sec, syscall.SIGTERM), exits(15*sec, 0)},
+			deadline: "38s", childNot: []string{"10s SIGTERM", "20s SIGTERM"}, end: "15s", code: 0,
+		},
+
 		// grace after SIGKILL = max(KillMargin/2, 1s), ended by the reaper's
 		// report of the child: the exit reported is always the real one.
 		{
@@ -246,7 +325,8 @@ func TestDeadlines(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := Config{StopTimeout: tc.stop, KillMargin: tc.margin, StopOnNotice: tc.stopOnNotice, PreStopParallel: tc.parallel}
+			cfg := Config{StopTimeout: tc.stop, KillMargin: tc.margin, StopOnNotice: tc.stopOnNotice, PreStopParallel: tc.parallel,
+				ForwardDelay: tc.delay}
 			if tc.hooks {
 				cfg.PreStop = hooks.Commands("pre-stop", []string{"true"})
 			}

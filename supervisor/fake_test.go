@@ -323,7 +323,7 @@ func (h *harness) settle() {
 
 func (h *harness) ready() bool {
 	s := h.s
-	if len(h.stop)+len(h.other)+len(h.notices)+len(s.exitC)+len(s.timerC)+len(s.preStop.done)+len(s.rebalance.done) > 0 {
+	if len(h.stop)+len(h.other)+len(h.notices)+len(s.exitC)+len(s.timerC)+len(s.delayC)+len(s.preStop.done)+len(s.rebalance.done) > 0 {
 		return true
 	}
 	emptyWatched := s.state == draining || s.state == killing && s.exited

@@ -84,7 +84,13 @@ func (s *run) startHooks(h *hookRun, kind string, list []hooks.Hook, ev hookEven
 
 func (s *run) onPreStopDone(rs []hooks.Result) {
 	s.preStop.finish(rs)
-	if s.heldStop != 0 {
+	switch {
+	case s.heldStop == 0 || s.delayC != nil:
+		// Nothing held, or held by the forward delay alone (the hooks ran
+		// alongside the child).
+	case s.cfg.ForwardDelay > 0:
+		s.startDelay(s.clock.Now(), s.deadline)
+	default:
 		to := s.heldStop
 		s.heldStop = 0
 		s.signalStop(to)

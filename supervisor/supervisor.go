@@ -53,6 +53,22 @@
 // and those a notice starts, with d = notice deadline - KillMargin, by
 //
 //	hooks' deadline = max(d - reserve(d - notice), notice + 1s)
+//
+// With ForwardDelay the child's first stop signal waits a while longer, so
+// that a load balancer stops sending it traffic first, counted from the
+// pre-stop hooks' end when they run before it (else from the stop start,
+// PreStopParallel included), and never past the point that leaves the child
+// the same reserve as the hooks do:
+//
+//	child's signal = min(from + ForwardDelay, deadline - reserve(deadline - stop start))
+//
+// and at once when that is past already. A notice that pulls the deadline
+// in pulls this in with it. A second stop signal during the delay ends it:
+// the child gets the first one at once, and not the second as well (during
+// the hooks a second one is held, as the first is).
+//
+// Last, ExitMap may replace the child's status (its code or 128+N, 137
+// after spotinit's own SIGKILL included) as spotinit's exit status.
 package supervisor
 
 import (
@@ -128,6 +144,17 @@ type Config struct {
 	Hibernate Hibernate
 	// HookOutput receives the hooks' output lines; nil means os.Stderr.
 	HookOutput io.Writer
+	// ForwardDelay holds the child's first stop signal this long after the
+	// pre-stop hooks (after the stop's start when none run before the
+	// child), within the bound the package doc gives; 0: no delay. At most
+	// MaxForwardDelay(StopTimeout, KillMargin).
+	ForwardDelay time.Duration
+	// ExitMap replaces the child's exit status (its code, or 128+N when
+	// signal N killed it) by another as spotinit's: 143:0 for a JVM that
+	// exits 143 on a clean SIGTERM. Each status is mapped once (no chains);
+	// 137 from spotinit's own SIGKILL is mapped like any other. Statuses
+	// are 0-255.
+	ExitMap map[int]int
 
 	// The seams (seams.go); nil means the real thing.
 	clock    clock      // nil: the wall clock
@@ -139,7 +166,7 @@ type Config struct {
 // Result is how a run ended.
 type Result struct {
 	// Code is spotinit's exit status: the child's code, or 128+N when
-	// signal N killed it.
+	// signal N killed it, after ExitMap.
 	Code int
 	// Pid is the child's pid.
 	Pid int
@@ -181,7 +208,27 @@ func (cfg *Config) Validate() error {
 	if cfg.Reaper == nil && cfg.procs == nil {
 		return errors.New("no reaper")
 	}
+	if cfg.ForwardDelay < 0 {
+		return fmt.Errorf("forward delay %s must not be negative", cfg.ForwardDelay)
+	}
+	if m := MaxForwardDelay(cfg.StopTimeout, cfg.KillMargin); cfg.ForwardDelay > m {
+		return fmt.Errorf("forward delay %s must be at most %s, which leaves the child %s of the stop timeout %s less the kill margin %s",
+			cfg.ForwardDelay, m, reserve(cfg.StopTimeout-cfg.KillMargin), cfg.StopTimeout, cfg.KillMargin)
+	}
+	for from, to := range cfg.ExitMap {
+		if from < 0 || from > 255 || to < 0 || to > 255 {
+			return fmt.Errorf("exit map %d:%d: statuses are 0-255", from, to)
+		}
+	}
 	return nil
+}
+
+// MaxForwardDelay is the longest ForwardDelay that a stop of a full budget
+// (StopTimeout - KillMargin, no hooks) honours: the budget less the child's
+// reserve. A longer one would always be cut short.
+func MaxForwardDelay(stopTimeout, killMargin time.Duration) time.Duration {
+	budget := stopTimeout - killMargin
+	return budget - reserve(budget)
 }
 
 type state int
@@ -278,6 +325,13 @@ type run struct {
 	timer     timer
 	timerC    <-chan time.Time
 
+	// The forward delay (ForwardDelay): the held stop signal goes to the
+	// child when delayC fires; delayC is nil when no delay runs.
+	delayTimer timer
+	delayC     <-chan time.Time
+	delayBegan time.Time
+	delayUntil time.Time
+
 	// What started the shutdown, for the hooks' environment and the report.
 	trigger   string // "SIGTERM", "spot-interruption", … ; "" until something does
 	action    string
@@ -291,7 +345,7 @@ type run struct {
 	hooksCtx       context.Context
 	preStop        hookRun
 	rebalance      hookRun
-	heldStop       syscall.Signal // stop signal waiting for the pre-stop hooks
+	heldStop       syscall.Signal // stop signal waiting for the pre-stop hooks or the forward delay
 	stopAfterHooks bool           // StopOnNotice: stop once the pre-stop hooks end
 	waveDue        bool           // the rest of the tree gets SIGTERM once the hooks end
 
@@ -355,13 +409,16 @@ func (s *run) step(ctx context.Context) {
 		s.checkTreeGone()
 	case <-s.timerC:
 		s.onDeadline()
+	case <-s.delayC:
+		s.onDelayEnd()
 	case <-ctx.Done():
+		s.stopDelay()
 		s.done = true
 	}
 }
 
 func (s *run) result() Result {
-	return Result{Code: s.exit.Code(), Pid: s.pid, Killed: s.killed, Hooks: s.preStop.results}
+	return Result{Code: s.exitCode(), Pid: s.pid, Killed: s.killed, Hooks: s.preStop.results}
 }
 
 func (s *run) onSignal(got os.Signal) {
@@ -377,6 +434,11 @@ func (s *run) onSignal(got os.Signal) {
 	switch {
 	case isStop(sig) && s.state == running:
 		s.beginStop(SignalName(sig), to, s.clock.Now().Add(s.cfg.StopTimeout-s.cfg.KillMargin))
+	case isStop(sig) && s.delayC != nil:
+		// A second stop signal: whoever sent it wants the stop now, not
+		// after the delay. The child gets the first one, not both: many
+		// apps take a second SIGINT as "quit at once".
+		s.endDelay("by", SignalName(sig))
 	case isStop(sig) && s.heldStop != 0:
 		// Still waiting for the pre-stop hooks: the child gets its stop
 		// signal when they end, not now.
@@ -430,23 +492,27 @@ func (s *run) beginStop(why string, to syscall.Signal, deadline time.Time) {
 	now := s.clock.Now()
 	s.state = stopping
 	s.stopBegan = now
+	// A notice deadline already past still leaves the child a moment.
+	deadline = atLeast(s.capDeadline(deadline), now.Add(min(time.Second, s.cfg.StopTimeout-s.cfg.KillMargin)))
 	hold := !s.cfg.PreStopParallel && (s.preStop.running() || !s.preStop.started && s.hasPreStop())
-	if hold {
-		s.heldStop = to
-		if s.heldStop == 0 {
-			s.heldStop = -1 // rewritten to nothing: still wait, then send nothing
-		}
-	} else {
+	switch {
+	case hold:
+		s.heldStop = held(to)
+	case s.cfg.ForwardDelay > 0:
+		s.heldStop = held(to) // the delay starts below, once the deadline is set
+	default:
 		s.signalStop(to) // first: the child's latency matters, the timer's does not
 	}
-	// A notice deadline already past still leaves the child a moment.
-	s.setDeadline(atLeast(s.capDeadline(deadline), now.Add(min(time.Second, s.cfg.StopTimeout-s.cfg.KillMargin))))
+	s.setDeadline(deadline)
 	if s.trigger == "" {
 		s.trigger, s.action, s.triggerAt, s.triggerEnd = why, why, now, s.deadline
 	}
 	s.log.Info("stop sequence started", "trigger", why, "pid", s.pid,
 		"stop_timeout", s.cfg.StopTimeout, "kill_margin", s.cfg.KillMargin,
 		"deadline", s.deadline.Format(time.RFC3339Nano), "hooks_first", hold)
+	if !hold && s.heldStop != 0 {
+		s.startDelay(now, s.deadline)
+	}
 	if !s.preStop.started && s.hasPreStop() {
 		hd := s.deadline
 		if hold {
@@ -489,10 +555,16 @@ func (s *run) capDeadline(t time.Time) time.Time {
 	return t
 }
 
-// setDeadline sets the stop deadline and its timer.
+// setDeadline sets the stop deadline and its timer; a forward delay
+// running ends by the new deadline's bound.
 func (s *run) setDeadline(t time.Time) {
 	s.deadline = t
 	s.setTimer(t)
+	if s.delayC != nil {
+		if end := s.delayBound(t); end.Before(s.delayUntil) {
+			s.armDelay(end)
+		}
+	}
 }
 
 func (s *run) setTimer(t time.Time) {
@@ -510,6 +582,7 @@ func (s *run) stopTimer() {
 
 func (s *run) onDeadline() {
 	s.stopTimer()
+	s.stopDelay() // ended by its bound before the deadline; never left running
 	switch {
 	case s.state == stopping:
 		waited := s.clock.Now().Sub(s.stopBegan).Round(time.Millisecond)
@@ -597,6 +670,7 @@ func (s *run) killTree() int {
 func (s *run) onChildExit(e reaper.Exit) {
 	s.exit, s.exited, s.exitAt = e, true, s.clock.Now()
 	s.heldStop = 0 // nobody left to get it
+	s.stopDelay()
 	ran := s.exitAt.Sub(s.started).Round(time.Millisecond)
 	if e.Status.Signaled() {
 		s.log.Info("child exited", "pid", e.Pid, "signal", SignalName(e.Status.Signal()), "code", e.Code(), "ran", ran)
