@@ -3,12 +3,11 @@ package supervisor
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/spotinit/spotinit/internal/atomicfile"
 	"github.com/spotinit/spotinit/interruption"
 )
 
@@ -152,10 +151,8 @@ type noticeJSON struct {
 	Seen       string `json:"seen"`
 }
 
-// writeNoticeFile replaces path with the notice as JSON, atomically: a new
-// file in the same directory (created exclusively, so a symlink planted
-// under the temporary name is never followed) renamed over path (which
-// replaces a symlink at path instead of following it).
+// writeNoticeFile replaces path with the notice as JSON, atomically
+// (atomicfile: a symlink at path is replaced, never followed).
 func writeNoticeFile(path string, n interruption.Notice) error {
 	b, err := json.Marshal(noticeJSON{
 		Kind:       string(n.Kind),
@@ -167,23 +164,5 @@ func writeNoticeFile(path string, n interruption.Notice) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".spotinit-notice-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(append(b, '\n'))
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+	return atomicfile.Write(path, "spotinit-notice", append(b, '\n'))
 }
