@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -228,7 +227,7 @@ func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), 
 
 // setup is everything the options decide.
 type setup struct {
-	log      *slog.Logger
+	log      logs
 	sup      supervisor.Config
 	watch    interruption.Config
 	simulate time.Duration // > 0: serve a local IMDS announcing a Spot notice this long after start
@@ -244,7 +243,7 @@ func action(c *cli.Context) int {
 	if c.Bool("check") {
 		return check(st, strings.EqualFold(c.String("log-format"), "json"), os.Stdout)
 	}
-	log := st.log
+	log := st.log.Logger
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -299,7 +298,7 @@ func containsKind(ks []interruption.Kind, k interruption.Kind) bool {
 func configure(c *cli.Context, argv []string) (setup, error) {
 	var st setup
 	var err error
-	if st.log, err = newLogger(c.String("log-format"), c.String("log-level")); err != nil {
+	if st.log, err = newLogs(os.Stderr, c.String("log-format"), c.String("log-level")); err != nil {
 		return st, err
 	}
 	d := durations{c: c}
@@ -378,20 +377,16 @@ func configure(c *cli.Context, argv []string) (setup, error) {
 		}
 	}
 
-	var hookOut io.Writer // nil: spotinit's stderr, each line prefixed
-	if strings.EqualFold(c.String("log-format"), "json") {
-		hookOut = hookLog{st.log} // a JSON log stays JSON, hook output included
-	}
 	st.simulate = simulate
 	st.sup = supervisor.Config{
-		HookOutput:      hookOut,
+		HookOutput:      hookLog{st.log.Logger}, // every line spotinit writes is a record
 		Argv:            argv,
 		StopTimeout:     stop,
 		KillMargin:      margin,
 		SingleChild:     c.Bool("single-child"),
 		NoWait:          c.Bool("no-wait"),
 		Rewrite:         rewrite,
-		Log:             st.log,
+		Log:             st.log.Logger,
 		PreStop:         hooks.Commands("pre-stop", preStop),
 		PreStopDir:      preStopDir,
 		OnRebalance:     hooks.Commands("on-rebalance", onRebalance),
@@ -411,23 +406,12 @@ func configure(c *cli.Context, argv []string) (setup, error) {
 		DefaultLead:     stop,
 		ScheduledLead:   lead,
 		ScheduledReboot: c.Bool("scheduled-reboot"),
-		Log:             st.log,
+		Log:             st.log.Logger,
 	}
 	if stale == 0 {
 		st.watch.StaleAfter = 100 * 365 * 24 * time.Hour // 0: no notice is too old
 	}
 	return st, nil
-}
-
-// hookLog turns the hooks' output lines ("hook NAME: text") into log
-// records, for --log-format json.
-type hookLog struct{ log *slog.Logger }
-
-func (h hookLog) Write(p []byte) (int, error) {
-	line := strings.TrimSuffix(string(p), "\n")
-	name, text, _ := strings.Cut(strings.TrimPrefix(line, "hook "), ": ")
-	h.log.Info("hook output", "hook", name, "line", text)
-	return len(p), nil
 }
 
 // listOption returns a repeatable option's values, or else its
@@ -532,27 +516,3 @@ func rewriteOption(specs []string) (map[syscall.Signal]syscall.Signal, error) {
 	return m, nil
 }
 
-func newLogger(format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	switch strings.ToLower(level) {
-	case "debug":
-		lv = slog.LevelDebug
-	case "info":
-		lv = slog.LevelInfo
-	case "warn", "warning":
-		lv = slog.LevelWarn
-	case "error":
-		lv = slog.LevelError
-	default:
-		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch strings.ToLower(format) {
-	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
-	default:
-		return nil, usagef("--log-format %q: want text or json", format)
-	}
-}

@@ -55,7 +55,7 @@ func (s *run) onNotice(n interruption.Notice) {
 		return
 	case n.Kind == interruption.Spot && n.Action == "hibernate" && s.cfg.Hibernate != HibernateStop:
 		if s.cfg.Hibernate == HibernateIgnore {
-			s.log.Info("hibernate notice ignored", "deadline", rfc3339(n.Deadline))
+			s.log.Info("hibernate notice ignored", "deadline", n.Deadline)
 			return
 		}
 		// The processes will be frozen and resumed: prepare, don't stop.
@@ -124,7 +124,7 @@ func (s *run) noteDeadline(t time.Time) {
 	if s.state == stopping || s.state == draining {
 		if c := s.capDeadline(s.deadline); c.Before(s.deadline) {
 			s.setDeadline(c)
-			s.log.Info("deadline moved earlier", "deadline", s.deadline.Format(time.RFC3339Nano))
+			s.log.Info("deadline moved earlier", "deadline", s.deadline)
 		}
 	}
 }

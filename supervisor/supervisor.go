@@ -446,7 +446,7 @@ func (s *run) beginStop(why string, to syscall.Signal, deadline time.Time) {
 	}
 	s.log.Info("stop sequence started", "trigger", why, "pid", s.pid,
 		"stop_timeout", s.cfg.StopTimeout, "kill_margin", s.cfg.KillMargin,
-		"deadline", s.deadline.Format(time.RFC3339Nano), "hooks_first", hold)
+		"deadline", s.deadline, "hooks_first", hold)
 	if !s.preStop.started && s.hasPreStop() {
 		hd := s.deadline
 		if hold {
@@ -632,7 +632,7 @@ func (s *run) termWave() {
 		s.done = true
 		return
 	}
-	s.log.Info("waiting for descendants", "count", n, "deadline", s.deadline.Format(time.RFC3339Nano))
+	s.log.Info("waiting for descendants", "count", n, "deadline", s.deadline)
 }
 
 // checkTreeGone ends the run when nothing is left: no child, no
