@@ -15,6 +15,7 @@ import (
 
 	"github.com/spotinit/spotinit/earlysignal"
 	"github.com/spotinit/spotinit/hooks"
+	"github.com/spotinit/spotinit/internal/atomicfile"
 	"github.com/spotinit/spotinit/interruption"
 	"github.com/spotinit/spotinit/reaper"
 	"github.com/spotinit/spotinit/simulator"
@@ -104,6 +105,8 @@ func flags() []cli.Flag {
 			Usage: "also send `SIG` (e.g. USR1) to the child when a notice arrives"},
 		&cli.StringFlag{Name: "notice-file", EnvVars: env("notice-file"),
 			Usage: "write each notice as JSON to `PATH`, atomically, for apps without IMDS access"},
+		&cli.StringFlag{Name: "report-file", EnvVars: env("report-file"),
+			Usage: "also write the stop report as one JSON document to `PATH`, atomically, for log shippers and sidecars"},
 		&cli.BoolFlag{Name: "stop-on-notice", EnvVars: env("stop-on-notice"),
 			Usage: "stop the child after the pre-stop hooks when a notice arrives (EC2 without ECS draining)"},
 		&cli.StringFlag{Name: "simulate-notice", EnvVars: env("simulate-notice"),
@@ -227,10 +230,11 @@ func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), 
 
 // setup is everything the options decide.
 type setup struct {
-	log      logs
-	sup      supervisor.Config
-	watch    interruption.Config
-	simulate time.Duration // > 0: serve a local IMDS announcing a Spot notice this long after start
+	log        logs
+	reportFile string // --report-file: the stop report as JSON, written atomically
+	sup        supervisor.Config
+	watch      interruption.Config
+	simulate   time.Duration // > 0: serve a local IMDS announcing a Spot notice this long after start
 }
 
 // action runs once the options are parsed.
@@ -245,7 +249,19 @@ func action(c *cli.Context) int {
 	}
 	log := st.log.Logger
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	// quiet stops everything that logs beside the supervisor and waits for
+	// each to finish, so that the stop report is the last record: the
+	// reaper, the simulator, and the IMDS watcher (its channel closes once
+	// its goroutine has returned).
+	var waits []func()
+	quiet := func() {
+		cancel()
+		for _, wait := range waits {
+			wait()
+		}
+		waits = nil
+	}
+	defer quiet()
 
 	r, err := reaper.New(reaper.Config{Log: log, ForkAround: earlysignal.AsInherited})
 	if err != nil {
@@ -253,7 +269,7 @@ func action(c *cli.Context) int {
 	}
 	reaped := make(chan struct{})
 	go func() { defer close(reaped); r.Run(ctx) }()
-	defer func() { cancel(); <-reaped }()
+	waits = append(waits, func() { <-reaped })
 	st.sup.Reaper = r
 
 	if st.simulate > 0 {
@@ -262,16 +278,22 @@ func action(c *cli.Context) int {
 			fmt.Fprintf(os.Stderr, "spotinit: error: --simulate-notice: %v\n", err)
 			return exitUsage
 		}
-		defer sim.Close()
+		waits = append(waits, func() { sim.Close() })
 		st.watch.Mode, st.watch.Endpoint = interruption.On, sim.URL()
 		if !containsKind(st.watch.Kinds, interruption.Spot) {
 			st.watch.Kinds = append(st.watch.Kinds, interruption.Spot)
 		}
 	}
 	st.watch.Start = start
-	st.sup.Notices = interruption.Watch(ctx, st.watch)
+	notices := interruption.Watch(ctx, st.watch)
+	waits = append(waits, func() {
+		for range notices { // what the supervisor did not take
+		}
+	})
+	st.sup.Notices = notices
 	earlysignal.Ready() // every signal registered before the child exists
 	res, err := supervisor.Run(ctx, st.sup)
+	quiet()
 	if err != nil {
 		var se *supervisor.StartError
 		if errors.As(err, &se) {
@@ -280,6 +302,7 @@ func action(c *cli.Context) int {
 		}
 		return reportError(os.Stderr, err)
 	}
+	stopReport(st.log, st.reportFile, res.Report, res.Code)
 	return res.Code
 }
 
@@ -363,6 +386,14 @@ func configure(c *cli.Context, argv []string) (setup, error) {
 		}
 	}
 
+	reportFile := c.String("report-file")
+	if reportFile != "" && sys {
+		if err := atomicfile.CheckDir(reportFile, "spotinit-report"); err != nil {
+			return st, usagef("%s %q: %v", writtenAs(c, "report-file"), reportFile, err)
+		}
+	}
+	st.reportFile = reportFile
+
 	preStop := listOption(c, "pre-stop")
 	onRebalance := listOption(c, "on-rebalance")
 	preStopDir := c.String("pre-stop-dir")
@@ -412,6 +443,15 @@ func configure(c *cli.Context, argv []string) (setup, error) {
 		st.watch.StaleAfter = 100 * 365 * 24 * time.Hour // 0: no notice is too old
 	}
 	return st, nil
+}
+
+// writtenAs names an option as the user gave it: its environment variable
+// when the value is that variable's, else the flag.
+func writtenAs(c *cli.Context, name string) string {
+	if v, ok := os.LookupEnv(envName(name)); ok && v == c.String(name) {
+		return envName(name)
+	}
+	return "--" + name
 }
 
 // listOption returns a repeatable option's values, or else its
@@ -515,4 +555,3 @@ func rewriteOption(specs []string) (map[syscall.Signal]syscall.Signal, error) {
 	}
 	return m, nil
 }
-

@@ -143,10 +143,13 @@ type Result struct {
 	Code int
 	// Pid is the child's pid.
 	Pid int
-	// Killed reports that spotinit sent SIGKILL at the deadline.
+	// Killed reports that spotinit sent SIGKILL to any process (see
+	// Report.Killed).
 	Killed bool
 	// Hooks are the results of the pre-stop hooks, if they ran.
 	Hooks []hooks.Result
+	// Report is the stop report's data.
+	Report Report
 }
 
 // StartError reports that the child could not be started. Code is 127 when
@@ -211,9 +214,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	for !s.done {
 		s.step(ctx)
 	}
-	res := s.result()
-	s.report(res)
-	return res, nil
+	// Every hook has ended before the report's data is taken, so that it
+	// holds their results and no hook logs after it.
+	s.stopTimer()
+	s.waitHooks(cancelHooks)
+	return s.result(), nil
 }
 
 // newRun checks cfg and fills in its defaults.
@@ -298,8 +303,13 @@ type run struct {
 	exit   reaper.Exit
 	exited bool
 	exitAt time.Time
-	killed bool
-	done   bool
+	killed bool // the child got SIGKILL at the deadline
+	// killedOthers counts the other descendants SIGKILLed at a deadline.
+	killedOthers int
+	// left is the time from the child's exit to the stop deadline, when it
+	// exited during the stop sequence (never negative); nil otherwise.
+	left *time.Duration
+	done bool
 }
 
 func (s *run) start() error {
@@ -361,7 +371,8 @@ func (s *run) step(ctx context.Context) {
 }
 
 func (s *run) result() Result {
-	return Result{Code: s.exit.Code(), Pid: s.pid, Killed: s.killed, Hooks: s.preStop.results}
+	rep := s.report()
+	return Result{Code: s.exit.Code(), Pid: s.pid, Killed: rep.Killed(), Hooks: s.preStop.results, Report: rep}
 }
 
 func (s *run) onSignal(got os.Signal) {
@@ -398,7 +409,7 @@ func (s *run) onSignal(got os.Signal) {
 // to every remaining descendant after it has exited.
 func (s *run) forward(sig syscall.Signal) {
 	if s.exited {
-		n := s.signalDescendants(sig)
+		n := len(s.signalDescendants(sig))
 		s.log.Debug("forwarded signal to descendants", "signal", SignalName(sig), "count", n)
 		return
 	}
@@ -513,13 +524,14 @@ func (s *run) onDeadline() {
 	switch {
 	case s.state == stopping:
 		waited := s.clock.Now().Sub(s.stopBegan).Round(time.Millisecond)
-		s.killTree()
+		s.killedOthers += s.killTree()
 		s.killed = true
 		s.state = killing
 		s.log.Warn("deadline reached, sent SIGKILL", "pid", s.pid, "waited", waited)
 		s.graceAfterKill()
 	case s.state == draining:
 		n := s.killTree()
+		s.killedOthers += n
 		s.state = killing
 		s.log.Warn("deadline reached, killed descendants", "count", n)
 		s.graceAfterKill()
@@ -569,25 +581,35 @@ func (s *run) takeExit() {
 
 // killTree sends SIGKILL to the child's group and every descendant (hooks
 // included), scanning again while new processes keep turning up (a fork in
-// flight escapes one scan, not a second one after its parent is dead).
+// flight escapes one scan, not a second one after its parent is dead). It
+// returns how many descendants other than the child it signalled, each
+// counted once.
 func (s *run) killTree() int {
 	if !s.exited {
 		_ = s.kern.Kill(-s.pid, syscall.SIGKILL)
 		_ = s.kern.Kill(s.pid, syscall.SIGKILL)
 	}
-	total := 0
+	killed := make(map[int]bool)
 	for pass := 0; pass < 4; pass++ {
-		n := s.signalDescendants(syscall.SIGKILL)
-		total += n
-		if n == 0 || s.pid1 {
+		ps := s.signalDescendants(syscall.SIGKILL)
+		for _, p := range ps {
+			killed[p] = true
+		}
+		if len(ps) == 0 || s.pid1 {
 			break
 		}
 	}
-	return total
+	return len(killed)
 }
 
 func (s *run) onChildExit(e reaper.Exit) {
 	s.exit, s.exited, s.exitAt = e, true, s.clock.Now()
+	if s.state == stopping {
+		// Before the deadline by the state, though a late timer can leave
+		// the clock past it: the report says 0 then.
+		left := max(s.deadline.Sub(s.exitAt), 0)
+		s.left = &left
+	}
 	s.heldStop = 0 // nobody left to get it
 	ran := s.exitAt.Sub(s.started).Round(time.Millisecond)
 	if e.Status.Signaled() {
@@ -625,7 +647,7 @@ func (s *run) onChildExit(e reaper.Exit) {
 // child has exited.
 func (s *run) termWave() {
 	s.waveDue = false
-	n := s.signalDescendants(syscall.SIGTERM)
+	n := len(s.signalDescendants(syscall.SIGTERM))
 	s.signalDescendants(syscall.SIGCONT)
 	if n == 0 && !s.procs.Reap() {
 		s.log.Info("descendants gone")
