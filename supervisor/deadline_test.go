@@ -52,6 +52,13 @@ func TestDeadlines(t *testing.T) {
 			report: "trigger=SIGTERM lead=28s child=137/SIGKILL killed_child=true descendants=0 left=none",
 		},
 		{
+			name: "what lives beside the child at the deadline is killed and counted", stop: 30 * sec, margin: 2 * sec,
+			desc:     []fakeProc{{name: "d1"}},
+			events:   []event{sigAt(10*sec, syscall.SIGTERM)},
+			deadline: "38s", childGot: []string{"38s SIGKILL"}, descGot: []string{"38s SIGKILL"}, end: "38s", code: 137, killed: true,
+			report: "trigger=SIGTERM lead=28s child=137/SIGKILL killed_child=true descendants=1 left=none",
+		},
+		{
 			name: "SIGINT is a stop signal", stop: 30 * sec, margin: 2 * sec,
 			events:   []event{sigAt(10*sec, syscall.SIGINT)},
 			deadline: "38s", childGot: []string{"10s SIGINT", "38s SIGKILL"}, end: "38s", code: 137, killed: true,

@@ -585,11 +585,19 @@ func (s *run) takeExit() {
 // returns how many descendants other than the child it signalled, each
 // counted once.
 func (s *run) killTree() int {
+	killed := make(map[int]bool)
 	if !s.exited {
+		// What lives beside the child now dies with its group, counted
+		// first: a scan after the group's SIGKILL may or may not still
+		// see it.
+		for _, p := range s.kern.Descendants() {
+			if p != s.pid {
+				killed[p] = true
+			}
+		}
 		_ = s.kern.Kill(-s.pid, syscall.SIGKILL)
 		_ = s.kern.Kill(s.pid, syscall.SIGKILL)
 	}
-	killed := make(map[int]bool)
 	for pass := 0; pass < 4; pass++ {
 		ps := s.signalDescendants(syscall.SIGKILL)
 		for _, p := range ps {
