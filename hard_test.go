@@ -95,6 +95,7 @@ func TestHardExitStatusNeverLost(t *testing.T) {
 		if err != nil || got != code {
 			t.Fatalf("run %d: exit %d (%v), want %d; stderr:\n%s", i, got, err, code, stderr.String())
 		}
+		checkLogs(t, stderr.String())
 	}
 }
 
@@ -162,6 +163,7 @@ func TestHardSignalStorm(t *testing.T) {
 	if err != nil || code != 137 {
 		t.Fatalf("exit %d (%v), want 137; stderr:\n%s", code, err, tail(stderr.String()))
 	}
+	checkLogs(t, stderr.String())
 	if took < 1900*time.Millisecond || took > 2900*time.Millisecond {
 		t.Errorf("killed %v after SIGTERM, want about 2s", took)
 	}
@@ -202,6 +204,7 @@ func TestHardForkStorm(t *testing.T) {
 	if err != nil || code != 42 {
 		t.Fatalf("exit %d (%v), want 42; stderr:\n%s", code, err, tail(stderr.String()))
 	}
+	checkLogs(t, stderr.String())
 	// Reaping one orphan costs a few microseconds of wait4; 100 µs each is
 	// a generous bound that a busy loop or per-orphan scan would break.
 	if limit := time.Duration(n) * 100 * time.Microsecond; cpu > limit {

@@ -88,7 +88,7 @@ func defaultSignals() {
 
 func TestScripts(t *testing.T) {
 	bin := buildSpotinit(t)
-	testscript.Run(t, testscript.Params{
+	runScripts(t, testscript.Params{
 		Dir:                 "testscripts",
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
@@ -101,12 +101,13 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"signal":    cmdSignal,
-			"waitfile":  cmdWaitfile,
-			"ptyrun":    cmdPtyrun,
-			"procstate": cmdProcstate,
-			"fakeimds":  cmdFakeimds,
-			"imdsstat":  cmdImdsstat,
+			"signal":     cmdSignal,
+			"waitfile":   cmdWaitfile,
+			"ptyrun":     cmdPtyrun,
+			"procstate":  cmdProcstate,
+			"fakeimds":   cmdFakeimds,
+			"imdsstat":   cmdImdsstat,
+			"reportfile": cmdReportfile,
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
