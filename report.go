@@ -42,11 +42,14 @@ func reportAttrs(r supervisor.Report, code int) []slog.Attr {
 		as = append(as, slog.Time("deadline", r.Deadline))
 	}
 	hs := make([]hookJSON, 0, len(r.Hooks))
-	failed, took := 0, time.Duration(0)
+	failed, killedHooks, took := 0, 0, time.Duration(0)
 	for _, h := range r.Hooks {
 		hs = append(hs, hookJSON{Name: h.Name, Kind: h.Kind, Status: h.Status, Duration: seconds(h.Duration), Killed: h.Killed})
 		if h.Status != "ok" {
 			failed++
+		}
+		if h.Killed {
+			killedHooks++
 		}
 		took += h.Duration
 	}
@@ -57,14 +60,7 @@ func reportAttrs(r supervisor.Report, code int) []slog.Attr {
 			as = append(as, slog.String("child_signal", supervisor.SignalName(r.ChildSignal)))
 		}
 	}
-	as = append(as, slog.Int("code", code))
-	killedHooks := 0
-	for _, h := range r.Hooks {
-		if h.Killed {
-			killedHooks++
-		}
-	}
-	as = append(as,
+	as = append(as, slog.Int("code", code),
 		slog.Bool("killed", r.Killed()),
 		slog.Bool("killed_child", r.KilledChild),
 		slog.Int("killed_descendants", r.KilledDescendants),
