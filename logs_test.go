@@ -113,7 +113,7 @@ func TestReportLossless(t *testing.T) {
 		},
 		ChildExited: true, ChildCode: 143, ChildSignal: syscall.SIGTERM,
 		KilledDescendants: 2, Left: &left,
-		StopTimeout: 30 * time.Second, KillMargin: 2 * time.Second,
+		StopTimeout: 30 * time.Second, KillMargin: 2 * time.Second, ForwardDelay: 5 * time.Second,
 	}
 	s := loadSchema(t)
 	docs := map[string]string{}
@@ -140,7 +140,7 @@ func TestReportLossless(t *testing.T) {
 	if docs["text"] != docs["json"] {
 		t.Errorf("text and JSON reports differ:\n%s\n%s", docs["text"], docs["json"])
 	}
-	for _, want := range []string{`"code":0`, `"child_code":143`, `"child_signal":"SIGTERM"`, `"killed":true`, `"killed_hooks":1`, `"hooks_failed":1`, `"hooks_duration":5.303`} {
+	for _, want := range []string{`"code":0`, `"child_code":143`, `"child_signal":"SIGTERM"`, `"killed":true`, `"killed_hooks":1`, `"hooks_failed":1`, `"hooks_duration":5.303`, `"forward_delay":5.000`} {
 		if !strings.Contains(docs["json"], want) {
 			t.Errorf("no %s in %s", want, docs["json"])
 		}

@@ -68,7 +68,11 @@ func reportAttrs(r supervisor.Report, code int) []slog.Attr {
 	if r.Left != nil {
 		as = append(as, slog.Duration("left", *r.Left))
 	}
-	return append(as, slog.Duration("stop_timeout", r.StopTimeout), slog.Duration("kill_margin", r.KillMargin))
+	as = append(as, slog.Duration("stop_timeout", r.StopTimeout), slog.Duration("kill_margin", r.KillMargin))
+	if r.ForwardDelay > 0 {
+		as = append(as, slog.Duration("forward_delay", r.ForwardDelay))
+	}
+	return as
 }
 
 // stopReport writes the stop report, the last record spotinit writes: to

@@ -50,6 +50,9 @@ type Report struct {
 	Left *time.Duration
 
 	StopTimeout, KillMargin time.Duration
+	// ForwardDelay is how long the first stop signal was held after the
+	// pre-stop hooks (--forward-delay); zero when none.
+	ForwardDelay time.Duration
 }
 
 // HookReport is one hook's part of the stop report.
