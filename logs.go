@@ -38,7 +38,6 @@ type logs struct {
 	*slog.Logger
 	all   slog.Handler // every level, in the chosen format
 	level slog.Level
-	json  bool
 }
 
 // newLogs builds the logging on w in format ("text" or "json") at level
@@ -66,7 +65,7 @@ func newLogs(w io.Writer, format, level string) (logs, error) {
 		return logs{}, usagef("--log-format %q: want text or json", format)
 	}
 	all := newHandler(w, asJSON)
-	return logs{Logger: slog.New(leveled{lv, all}), all: all, level: lv, json: asJSON}, nil
+	return logs{Logger: slog.New(leveled{lv, all}), all: all, level: lv}, nil
 }
 
 // newHandler is the one handler of spotinit's records, at every level.
