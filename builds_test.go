@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/rogpeppe/go-internal/testscript"
 )
 
 // readmeFlags are the README's build flags: the entry stub that records
@@ -107,7 +105,7 @@ func TestBuilds(t *testing.T) {
 					p.Files = append(p.Files, filepath.Join("testscripts", name+".txtar"))
 				}
 			}
-			testscript.Run(t, p)
+			runScripts(t, p)
 		})
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/spotinit/spotinit/earlysignal"
 	"github.com/spotinit/spotinit/hooks"
+	"github.com/spotinit/spotinit/internal/atomicfile"
 	"github.com/spotinit/spotinit/interruption"
 	"github.com/spotinit/spotinit/reaper"
 	"github.com/spotinit/spotinit/simulator"
@@ -115,6 +115,8 @@ func flags() []cli.Flag {
 			Usage: "also send `SIG` (e.g. USR1; not KILL or STOP, which no program can catch) to the child when a notice arrives"},
 		&cli.StringFlag{Name: "notice-file", EnvVars: env("notice-file"),
 			Usage: "write each notice as JSON to `PATH`, atomically, for apps without IMDS access"},
+		&cli.StringFlag{Name: "report-file", EnvVars: env("report-file"),
+			Usage: "also write the stop report as one JSON document to `PATH`, atomically, for log shippers and sidecars"},
 		&cli.BoolFlag{Name: "stop-on-notice", EnvVars: env("stop-on-notice"),
 			Usage: "stop the child after the pre-stop hooks when a notice arrives (EC2 without ECS draining)"},
 		&cli.StringFlag{Name: "simulate-notice", EnvVars: env("simulate-notice"),
@@ -312,11 +314,12 @@ func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), 
 
 // setup is everything the options decide.
 type setup struct {
-	log      *slog.Logger
-	sup      supervisor.Config
-	watch    interruption.Config
-	simulate *simulator.Scenario // non-nil: serve a local IMDS following it (--simulate-notice)
-	notes    []note              // logged once the options are all accepted
+	log        logs
+	reportFile string // --report-file: the stop report as JSON, written atomically
+	sup        supervisor.Config
+	watch      interruption.Config
+	simulate   *simulator.Scenario // non-nil: serve a local IMDS following it (--simulate-notice)
+	notes      []note              // logged once the options are all accepted
 
 	parentDeath syscall.Signal // --parent-death-signal; 0: none
 	childDeath  syscall.Signal // --child-death-signal; 0: none
@@ -340,14 +343,26 @@ func action(c *cli.Context) int {
 	if c.Bool("check") {
 		return check(st, strings.EqualFold(c.String("log-format"), "json"), os.Stdout)
 	}
-	log := st.log
+	log := st.log.Logger
 	if st.parentDeath != 0 {
 		if err := watchParent(st.parentDeath, log); err != nil {
 			return reportError(os.Stderr, fmt.Errorf("--parent-death-signal: %w", err))
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	// quiet stops everything that logs beside the supervisor and waits for
+	// each to finish, so that the stop report is the last record: the
+	// reaper, the simulator, and the IMDS watcher (its channel closes once
+	// its goroutine has returned).
+	var waits []func()
+	quiet := func() {
+		cancel()
+		for _, wait := range waits {
+			wait()
+		}
+		waits = nil
+	}
+	defer quiet()
 	for _, n := range st.notes {
 		log.Log(ctx, n.level, n.msg, n.args...)
 	}
@@ -358,7 +373,7 @@ func action(c *cli.Context) int {
 	}
 	reaped := make(chan struct{})
 	go func() { defer close(reaped); r.Run(ctx) }()
-	defer func() { cancel(); <-reaped }()
+	waits = append(waits, func() { <-reaped })
 	st.sup.Reaper = r
 
 	if st.simulate != nil {
@@ -366,13 +381,19 @@ func action(c *cli.Context) int {
 		if err != nil {
 			return reportError(os.Stderr, fmt.Errorf("--simulate-notice: %w", err))
 		}
-		defer sim.Close()
+		waits = append(waits, func() { sim.Close() })
 		st.watch.Endpoint = sim.URL()
 	}
 	st.watch.Start = start
-	st.sup.Notices = interruption.Watch(ctx, st.watch)
+	notices := interruption.Watch(ctx, st.watch)
+	waits = append(waits, func() {
+		for range notices { // what the supervisor did not take
+		}
+	})
+	st.sup.Notices = notices
 	earlysignal.Ready() // every signal registered before the child exists
 	res, err := supervisor.Run(ctx, st.sup)
+	quiet()
 	if err != nil {
 		var se *supervisor.StartError
 		if errors.As(err, &se) {
@@ -381,6 +402,7 @@ func action(c *cli.Context) int {
 		}
 		return reportError(os.Stderr, err)
 	}
+	stopReport(st.log, st.reportFile, res.Report, res.Code)
 	return res.Code
 }
 
@@ -496,6 +518,7 @@ type settings struct {
 	hibernate  supervisor.Hibernate
 	noticeSig  syscall.Signal
 	noticeFile string
+	reportFile string
 	scenario   *simulator.Scenario
 
 	exitMap                 map[int]int
@@ -530,12 +553,12 @@ func configureEnv(c *cli.Context, argv, environ []string) (setup, error) {
 	var st setup
 	s := &settings{opts: readOptions(c, environ), getenv: envLookup(environ)}
 	format, level := s.opt("log-format"), s.opt("log-level")
-	log, err := newLogger(format.value, level.value)
+	log, err := newLogs(os.Stderr, format.value, level.value)
 	if err != nil {
-		// newLogger names the flag; name what the user wrote instead, in
+		// newLogs names the flag; name what the user wrote instead, in
 		// the logger's own words for what is wanted.
 		o := level
-		if _, ferr := newLogger(format.value, "info"); ferr != nil {
+		if _, ferr := newLogs(io.Discard, format.value, "info"); ferr != nil {
 			o, err = format, ferr
 		}
 		_, why, _ := strings.Cut(err.Error(), ": ")
@@ -552,20 +575,17 @@ func configureEnv(c *cli.Context, argv, environ []string) (setup, error) {
 	st.log = log
 	st.notes = append(s.notes, unknownVariables(c.App.Flags, environ)...)
 
-	var hookOut io.Writer // nil: spotinit's stderr, each line prefixed
-	if strings.EqualFold(format.value, "json") {
-		hookOut = hookLog{st.log} // a JSON log stays JSON, hook output included
-	}
 	st.simulate = s.scenario
+	st.reportFile = s.reportFile
 	st.sup = supervisor.Config{
-		HookOutput:      hookOut,
+		HookOutput:      hookLog{st.log.Logger}, // every line spotinit writes is a record
 		Argv:            argv,
 		StopTimeout:     s.stop,
 		KillMargin:      s.margin,
 		SingleChild:     s.singleChild,
 		NoWait:          s.noWait,
 		Rewrite:         s.rewrite,
-		Log:             st.log,
+		Log:             st.log.Logger,
 		PreStop:         hooks.Commands("pre-stop", s.preStop),
 		PreStopDir:      s.preStopDir,
 		OnRebalance:     hooks.Commands("on-rebalance", s.onRebalance),
@@ -588,7 +608,7 @@ func configureEnv(c *cli.Context, argv, environ []string) (setup, error) {
 		DefaultLead:     s.stop,
 		ScheduledLead:   s.lead,
 		ScheduledReboot: s.scheduledReboot,
-		Log:             st.log,
+		Log:             st.log.Logger,
 	}
 	if s.stale == 0 {
 		st.watch.StaleAfter = 100 * 365 * 24 * time.Hour // 0: no notice is too old
@@ -696,10 +716,16 @@ func (s *settings) parse() error {
 		}
 	}
 	if o = s.opt("notice-file"); o.value != "" {
-		if err := checkNoticeFile(o.value); err != nil && !s.check {
+		if err := atomicfile.CheckDir(o.value, "spotinit-notice"); err != nil && !s.check {
 			return bad(o, "%v", err)
 		}
 		s.noticeFile = o.value
+	}
+	if o = s.opt("report-file"); o.value != "" {
+		if err := atomicfile.CheckDir(o.value, "spotinit-report"); err != nil && !s.check {
+			return bad(o, "%v", err)
+		}
+		s.reportFile = o.value
 	}
 	if o = s.opt("simulate-notice"); o.given() {
 		if s.scenario, err = rehearsal(o); err != nil {
@@ -801,17 +827,6 @@ func (s *settings) checkHookDir(o option) error {
 	return nil
 }
 
-// hookLog turns the hooks' output lines ("hook NAME: text") into log
-// records, for --log-format json.
-type hookLog struct{ log *slog.Logger }
-
-func (h hookLog) Write(p []byte) (int, error) {
-	line := strings.TrimSuffix(string(p), "\n")
-	name, text, _ := strings.Cut(strings.TrimPrefix(line, "hook "), ": ")
-	h.log.Info("hook output", "hook", name, "line", text)
-	return len(p), nil
-}
-
 // nonBlank drops blank entries (a trailing newline in the environment, an
 // empty --pre-stop value).
 func nonBlank(values []string) []string {
@@ -822,31 +837,6 @@ func nonBlank(values []string) []string {
 		}
 	}
 	return out
-}
-
-// checkNoticeFile checks at start-up that the notice file can be written
-// where it is to go: its directory exists and takes a new file (tried the
-// way the notice is written, with a temporary file removed at once), and
-// the path is not a directory.
-func checkNoticeFile(path string) error {
-	dir := filepath.Dir(path)
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("directory %s: %w", dir, errors.Unwrap(err))
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s is not a directory", dir)
-	}
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return fmt.Errorf("%s is a directory", path)
-	}
-	f, err := os.CreateTemp(dir, ".spotinit-notice-*")
-	if err != nil {
-		return fmt.Errorf("directory %s is not writable: %w", dir, errors.Unwrap(err))
-	}
-	f.Close()
-	os.Remove(f.Name())
-	return nil
 }
 
 // maxDuration bounds every duration option: anything longer is a typo, and
@@ -940,29 +930,4 @@ func rewriteTarget(to syscall.Signal) string {
 		return "0 (dropped)"
 	}
 	return supervisor.SignalName(to)
-}
-
-func newLogger(format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	switch strings.ToLower(level) {
-	case "debug":
-		lv = slog.LevelDebug
-	case "info":
-		lv = slog.LevelInfo
-	case "warn", "warning":
-		lv = slog.LevelWarn
-	case "error":
-		lv = slog.LevelError
-	default:
-		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch strings.ToLower(format) {
-	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
-	default:
-		return nil, usagef("--log-format %q: want text or json", format)
-	}
 }

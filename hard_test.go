@@ -112,6 +112,7 @@ func TestHardExitStatusNeverLost(t *testing.T) {
 		if err != nil || got != code {
 			t.Fatalf("run %d: exit %d (%v), want %d; stderr:\n%s", i, got, err, code, stderr.String())
 		}
+		checkLogs(t, stderr.String())
 	}
 }
 
@@ -179,6 +180,7 @@ func TestHardSignalStorm(t *testing.T) {
 	if err != nil || code != 137 {
 		t.Fatalf("exit %d (%v), want 137; stderr:\n%s", code, err, tail(stderr.String()))
 	}
+	checkLogs(t, stderr.String())
 	// Never before the deadline, storm or not: that is exact, since load can
 	// only make the kill later. The upper bound only tells a deadline that
 	// was lost (the child would hang) from a late one on a busy machine.
@@ -222,6 +224,7 @@ func TestHardForkStorm(t *testing.T) {
 	if err != nil || code != 42 {
 		t.Fatalf("exit %d (%v), want 42; stderr:\n%s", code, err, tail(stderr.String()))
 	}
+	checkLogs(t, stderr.String())
 	// The benchmark (go run ./bench) holds the figure: about 0.2-0.3 ms of
 	// spotinit's own CPU per orphan. The bound is ten times that; it catches
 	// a busy loop or a scan per orphan, not a loaded machine.

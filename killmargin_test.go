@@ -69,6 +69,9 @@ func TestKillMarginZero(t *testing.T) {
 		if code != 137 || strings.Contains(stderr.String(), "level=ERROR") {
 			t.Fatalf("run %d: exit status %d, want 137 and no ERROR line; stderr:\n%s", i, code, stderr.String())
 		}
+		if res := checkLogs(t, stderr.String()); res.Reports != 1 {
+			t.Fatalf("run %d: %d stop reports; stderr:\n%s", i, res.Reports, stderr.String())
+		}
 	}
 }
 

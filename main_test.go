@@ -101,7 +101,7 @@ func defaultSignals() {
 func TestScripts(t *testing.T) {
 	p := scriptParams(buildSpotinit(t))
 	p.Dir = "testscripts"
-	testscript.Run(t, p)
+	runScripts(t, p)
 }
 
 // scriptParams are the testscript parameters for running scripts against the
@@ -120,12 +120,13 @@ func scriptParams(bin string) testscript.Params {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"signal":    cmdSignal,
-			"waitfile":  cmdWaitfile,
-			"ptyrun":    cmdPtyrun,
-			"procstate": cmdProcstate,
-			"fakeimds":  cmdFakeimds,
-			"imdsstat":  cmdImdsstat,
+			"signal":     cmdSignal,
+			"waitfile":   cmdWaitfile,
+			"ptyrun":     cmdPtyrun,
+			"procstate":  cmdProcstate,
+			"fakeimds":   cmdFakeimds,
+			"imdsstat":   cmdImdsstat,
+			"reportfile": cmdReportfile,
 		},
 		Condition: scriptCondition,
 	}

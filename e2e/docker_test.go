@@ -143,7 +143,7 @@ func TestDockerStopGraceful(t *testing.T) {
 		t.Errorf("the app was signalled before the hooks were done:\n%s", o)
 	}
 	r := stopReport(t, o)
-	if r.str("trigger") != "SIGTERM" || r.num("code") != 0 || r["killed"] != false {
+	if r.str("trigger") != "SIGTERM" || r.num("code") != 0 || r["killed"] != false || r.num("left") <= 0 {
 		t.Errorf("stop report %v", r)
 	}
 	if f := c.forceLines(t); len(f) > 0 {
@@ -202,7 +202,7 @@ func TestDockerStopEscalateKill(t *testing.T) {
 	want := stopSecs*time.Second - margin
 	// waited is measured, so a timer firing a little late shows; it must
 	// still be well before the engine's SIGKILL.
-	if waited := time.Duration(killed[0].num("waited")); waited < want || waited > want+margin/2 {
+	if waited := killed[0].duration("waited"); waited < want || waited > want+margin/2 {
 		t.Errorf("spotinit waited %v before its SIGKILL, want %v (stop timeout %ds - kill margin %v)", waited, want, stopSecs, margin)
 	}
 	// Measured by the engine: from spotinit's first SIGTERM to the
@@ -214,7 +214,7 @@ func TestDockerStopEscalateKill(t *testing.T) {
 	if f := c.forceLines(t); len(f) > 0 {
 		t.Errorf("dockerd had to use force: %q", f)
 	}
-	if r := stopReport(t, o); r["killed"] != true || r.num("code") != 137 {
+	if r := stopReport(t, o); r["killed"] != true || r["killed_child"] != true || r.num("code") != 137 || r["left"] != nil {
 		t.Errorf("stop report %v", r)
 	}
 	t.Logf("docker stop -t %d took %v; spotinit's SIGKILL after %v", stopSecs, took.Round(time.Millisecond), want)

@@ -230,6 +230,9 @@ func (e *engine) run(t *testing.T, args ...string) *container {
 	}
 	c := &container{e: e, name: name}
 	t.Cleanup(func() {
+		if o, err := c.output(); err == nil {
+			checkRecords(t, o)
+		}
 		if t.Failed() {
 			o, _ := c.output()
 			t.Logf("output of %s:\n%s", c.name, o)

@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spotinit/spotinit/internal/logcheck"
 )
 
 // scratchPrefix names the scratch directories in os.TempDir; ownerFile in
@@ -600,26 +602,17 @@ func (o output) records(msg string) []record {
 	return r
 }
 
-// hookLines returns the output of the hook named name: in JSON log mode the
-// "line" of each "hook output" record, in text mode the stderr lines without
-// spotinit's "hook NAME: " prefix.
+// hookLines returns the output of the hook named name: the "line" of each
+// "hook output" record, in either log format.
 func (o output) hookLines(name string) []string {
 	var r []string
-	prefix := "hook " + name + ": "
 	for _, l := range o {
 		if l.stream != "stderr" {
 			continue
 		}
-		if rest, ok := strings.CutPrefix(l.text, prefix); ok {
-			r = append(r, rest)
-			continue
-		}
-		if !strings.HasPrefix(l.text, "{") {
-			continue
-		}
-		var rec record
-		if json.Unmarshal([]byte(l.text), &rec) == nil && rec["msg"] == "hook output" && rec.str("hook") == name {
-			r = append(r, rec.str("line"))
+		rec, ok, err := logcheck.Parse(l.text)
+		if ok && err == nil && rec.Get("msg") == "hook output" && rec.Get("hook") == name {
+			r = append(r, rec.Get("line"))
 		}
 	}
 	return r
@@ -628,7 +621,34 @@ func (o output) hookLines(name string) []string {
 // hookMark is the text that marks, in spotinit's JSON stream, the output
 // line of hook name that starts with prefix.
 func hookMark(name, prefix string) string {
-	return `"msg":"hook output","hook":"` + name + `","line":"` + prefix
+	return `"msg":"hook output","logger":"spotinit","hook":"` + name + `","line":"` + prefix
+}
+
+// checkRecords fails the test for every record of spotinit's in o that
+// breaks the logging rules, and every stop report that does not validate
+// against docs/stop-report.schema.json (internal/logcheck). Every
+// container's output goes through it when its test ends.
+func checkRecords(t *testing.T, o output) {
+	t.Helper()
+	p, err := logcheck.SchemaPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := logcheck.LoadSchema(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	for _, l := range o {
+		if l.stream == "stderr" {
+			stderr.WriteString(l.text + "\n")
+		}
+	}
+	res := logcheck.Check(s, stderr.String())
+	for _, p := range res.Problems {
+		t.Errorf("log record: %s", p)
+	}
+	t.Logf("checked %d log records, %d stop reports", res.Records, res.Reports)
 }
 
 // before reports whether the first stderr line containing a comes before the
@@ -658,12 +678,17 @@ type record map[string]any
 // str returns a string field, or "".
 func (r record) str(k string) string { s, _ := r[k].(string); return s }
 
-// num returns a numeric field (durations are nanoseconds), or -1.
+// num returns a numeric field, or -1.
 func (r record) num(k string) float64 {
 	if f, ok := r[k].(float64); ok {
 		return f
 	}
 	return -1
+}
+
+// duration returns a duration field (seconds in every record).
+func (r record) duration(k string) time.Duration {
+	return time.Duration(r.num(k) * float64(time.Second))
 }
 
 // time returns the record's time.

@@ -70,6 +70,7 @@ func startRunc(t *testing.T, b *base, state string, env []string, argv ...string
 		close(c.done)
 	}()
 	t.Cleanup(func() {
+		checkRecords(t, c.output())
 		if t.Failed() {
 			t.Logf("output of runc container %s:\n%s", id, c.output())
 		}
@@ -237,7 +238,7 @@ func TestRuncStopEscalateKill(t *testing.T) {
 	if len(k) != 1 {
 		t.Fatalf("want one SIGKILL line:\n%s", o)
 	}
-	if waited := time.Duration(k[0].num("waited")); waited < want || waited > want+margin/2 {
+	if waited := k[0].duration("waited"); waited < want || waited > want+margin/2 {
 		t.Errorf("spotinit waited %v before its SIGKILL, want %v", waited, want)
 	}
 	if took < want {

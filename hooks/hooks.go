@@ -100,11 +100,18 @@ type Result struct {
 	// TimedOut says the hook was killed, or not started, because its time
 	// (Timeout or the deadline) was up.
 	TimedOut bool
+	// Cancelled says the hook was killed because ctx was cancelled while it
+	// ran (the caller was ending).
+	Cancelled bool
+	// Killed says Run's SIGKILL reached a process of the hook's group: the
+	// hook itself when its time was up or ctx was cancelled, or what it
+	// left in its group after it exited.
+	Killed bool
 	// Err is set exactly when the hook was not started, and says why: the
 	// exec error, ctx.Err() when ctx was cancelled before its turn, or an
 	// error wrapping context.DeadlineExceeded when no time was left. A hook
-	// killed because ctx was cancelled while it ran has Code 137, TimedOut
-	// false and no Err.
+	// killed because ctx was cancelled while it ran has Code 137, Cancelled
+	// set, TimedOut false and no Err.
 	Err error
 }
 
@@ -282,6 +289,7 @@ func (r *runner) run(ctx context.Context, h Hook, deadline time.Time) Result {
 	// After an exit this kills what the hook left in its group (background
 	// jobs); before, the hook itself with all of its group.
 	killed := killGroup(pid)
+	res.Killed, res.Cancelled = killed, cancelled
 	hard := stopped.Add(drainGrace)
 	if !exited {
 		t := time.NewTimer(time.Until(hard))

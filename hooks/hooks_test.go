@@ -167,7 +167,7 @@ func TestTimeoutKillsGroup(t *testing.T) {
 	killOnCleanup(t, bgPid)
 	killOnCleanup(t, shPid)
 	r := res[0]
-	if !r.TimedOut || r.Code != 128+int(syscall.SIGKILL) || r.Err != nil {
+	if !r.TimedOut || !r.Killed || r.Cancelled || r.Code != 128+int(syscall.SIGKILL) || r.Err != nil {
 		t.Errorf("result %+v, want timed out with code 137", r)
 	}
 	if took < cfg.Timeout || took > cfg.Timeout+Grace+slack {
@@ -205,8 +205,8 @@ func TestLeftoversKilled(t *testing.T) {
 	res, _ := runBounded(t, context.Background(), cfg, []Hook{h}, time.Time{}, waitLimit)
 	bgPid := readPid(t, filepath.Join(dir, "bg"))
 	killOnCleanup(t, bgPid)
-	if r := res[0]; r.Code != 0 || r.TimedOut || r.Err != nil {
-		t.Errorf("result %+v, want code 0", r)
+	if r := res[0]; r.Code != 0 || r.TimedOut || r.Err != nil || !r.Killed {
+		t.Errorf("result %+v, want code 0 and its leftovers killed", r)
 	}
 	wantDead(t, "the hook's background job", bgPid)
 	lb.wantLog(t, "hook leftovers killed", "name=forker")
@@ -331,7 +331,7 @@ func TestFailureNextRuns(t *testing.T) {
 	cfg, lb, _ := testConfig(t)
 	marker := filepath.Join(t.TempDir(), "next")
 	res, _ := runBounded(t, context.Background(), cfg, []Hook{sh("bad", "exit 1"), sh("next", "touch "+marker)}, time.Time{}, waitLimit)
-	if r := res[0]; r.Code != 1 || r.TimedOut || r.Err != nil {
+	if r := res[0]; r.Code != 1 || r.TimedOut || r.Err != nil || r.Killed || r.Cancelled {
 		t.Errorf("result %+v, want code 1", r)
 	}
 	if _, err := os.Stat(marker); err != nil || res[1].Code != 0 {
@@ -425,7 +425,7 @@ func TestCancel(t *testing.T) {
 	if took := time.Since(cancelled); took > Grace+slack {
 		t.Errorf("Run returned %v after cancel", took)
 	}
-	if r := res[0]; r.Code != 128+int(syscall.SIGKILL) || r.Err != nil || r.TimedOut {
+	if r := res[0]; r.Code != 128+int(syscall.SIGKILL) || r.Err != nil || r.TimedOut || !r.Cancelled || !r.Killed {
 		t.Errorf("running hook: %+v, want killed and cancelled", r)
 	}
 	if r := res[1]; r.Code != -1 || !errors.Is(r.Err, context.Canceled) {

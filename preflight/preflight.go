@@ -129,7 +129,7 @@ func (r *Report) add(s Severity, area, msg, fix string) {
 }
 
 // Duration is a time.Duration that reads as Go writes it ("30s", "1.2ms"),
-// in JSON too, as the stop report's durations do.
+// in JSON too.
 type Duration time.Duration
 
 // String writes the duration as time.Duration does.

@@ -107,7 +107,7 @@ func (s *Server) logNotice(ctx context.Context, start time.Time) {
 		return
 	}
 	s.log.Info("simulated spot notice visible",
-		"action", sp.Action, "time", s.h.spotTime(time.Now()).UTC().Format(time.RFC3339))
+		"action", sp.Action, "notice_time", s.h.spotTime(time.Now()).Truncate(time.Second)) // as served
 }
 
 func (s *Server) connState(_ net.Conn, st http.ConnState) {

@@ -148,7 +148,7 @@ func TestStartServesAndLogs(t *testing.T) {
 		}
 	}
 	if len(info) != 2 || !strings.Contains(info[0], `msg="simulated imds listening" url=`+s.URL()) ||
-		!strings.Contains(info[1], `msg="simulated spot notice visible" action=stop time=`) {
+		!strings.Contains(info[1], `msg="simulated spot notice visible" action=stop notice_time=`) {
 		t.Errorf("info lines:\n%s", strings.Join(info, "\n"))
 	}
 	if len(debug) != 3 || !strings.Contains(debug[1], `msg="imds request" method=GET path=/latest/meta-data/spot/instance-action status=200`) {

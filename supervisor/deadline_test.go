@@ -40,6 +40,7 @@ func TestDeadlines(t *testing.T) {
 		end       string   // when the run ended
 		code      int
 		killed    bool
+		report    string   // the report's summary (see summary); "": not checked
 		errorLine string   // what the one ERROR line says; "": none
 		logs      []string // what other log lines must say
 	}{
@@ -49,6 +50,14 @@ func TestDeadlines(t *testing.T) {
 			events:   []event{sigAt(10*sec, syscall.SIGTERM)},
 			deadline: "38s", childGot: []string{"10s SIGTERM", "10s SIGCONT", "38s SIGKILL"},
 			end: "38s", code: 137, killed: true, logs: []string{`msg="deadline reached, sent SIGKILL" pid=100 waited=28s`},
+			report: "trigger=SIGTERM lead=28s child=137/SIGKILL killed_child=true descendants=0 left=none",
+		},
+		{
+			name: "what lives beside the child at the deadline is killed and counted", stop: 30 * sec, margin: 2 * sec,
+			desc:     []fakeProc{{name: "d1"}},
+			events:   []event{sigAt(10*sec, syscall.SIGTERM)},
+			deadline: "38s", childGot: []string{"38s SIGKILL"}, descGot: []string{"38s SIGKILL"}, end: "38s", code: 137, killed: true,
+			report: "trigger=SIGTERM lead=28s child=137/SIGKILL killed_child=true descendants=1 left=none",
 		},
 		{
 			name: "SIGINT is a stop signal", stop: 30 * sec, margin: 2 * sec,
@@ -65,6 +74,7 @@ func TestDeadlines(t *testing.T) {
 			child:    fakeProc{onTerm: "exit"},
 			events:   []event{sigAt(10*sec, syscall.SIGTERM)},
 			deadline: "38s", childNot: []string{"38s SIGKILL"}, end: "10s", code: 143,
+			report: "trigger=SIGTERM lead=28s child=143/SIGTERM killed_child=false descendants=0 left=28s",
 		},
 
 		// deadline = min(deadline, notice deadline - KillMargin)
@@ -72,6 +82,7 @@ func TestDeadlines(t *testing.T) {
 			name: "a notice caps the stop deadline", stop: 30 * sec, margin: 2 * sec,
 			events:   []event{notice(5*sec, 25*sec), sigAt(10*sec, syscall.SIGTERM)},
 			deadline: "23s", childGot: []string{"10s SIGTERM", "23s SIGKILL"}, end: "23s", code: 137, killed: true,
+			report: "trigger=spot-interruption/terminate lead=20s child=137/SIGKILL killed_child=true descendants=0 left=none",
 		},
 		{
 			name: "a notice after the stop signal pulls its deadline in", stop: 30 * sec, margin: 2 * sec,
@@ -251,14 +262,15 @@ func TestDeadlines(t *testing.T) {
 			child:    fakeProc{onKill: "zombie"},
 			events:   []event{sigAt(0, syscall.SIGTERM), reaped(30*sec + 5*ms)},
 			deadline: "30s", childGot: []string{"30s SIGKILL"}, end: "30.005s", code: 137, killed: true,
-			logs: []string{`msg="child exited" pid=100 signal=SIGKILL code=137`, `child="signal SIGKILL" code=137 killed=true`},
+			logs:   []string{`msg="child exited" pid=100 signal=SIGKILL code=137`},
+			report: "trigger=SIGTERM lead=30s child=137/SIGKILL killed_child=true descendants=0 left=none",
 		},
 		{
 			name: "margin 0: a last reap at the end of the grace finds the child", stop: 30 * sec, margin: 0,
 			child:    fakeProc{onKill: "zombie"},
 			events:   []event{sigAt(0, syscall.SIGTERM)},
 			deadline: "30s", end: "31s", code: 137, killed: true,
-			logs: []string{`child="signal SIGKILL" code=137 killed=true`},
+			report: "trigger=SIGTERM lead=30s child=137/SIGKILL killed_child=true descendants=0 left=none",
 		},
 		{
 			name: "margin 0: a child stuck in uninterruptible sleep is named with its state", stop: 30 * sec, margin: 0,
@@ -266,7 +278,7 @@ func TestDeadlines(t *testing.T) {
 			events:   []event{sigAt(0, syscall.SIGTERM)},
 			deadline: "30s", end: "31s", code: 137, killed: true,
 			errorLine: `msg="child did not exit after SIGKILL" pid=100 state="D (disk sleep)"`,
-			logs:      []string{`child=unknown code=137 killed=true`},
+			report:    "trigger=SIGTERM lead=30s child=unknown killed_child=true descendants=0 left=none",
 		},
 		{
 			name: "the grace is the floor at the default margin", stop: 30 * sec, margin: 2 * sec,
@@ -284,15 +296,16 @@ func TestDeadlines(t *testing.T) {
 			name: "the descendants get the same grace after SIGKILL", stop: 30 * sec, margin: 0,
 			desc:     []fakeProc{{name: "d1", onKill: "stuck"}},
 			events:   []event{exits(10*sec, 0)},
-			deadline: "40s", descGot: []string{"40s SIGKILL"}, end: "41s", code: 0,
+			deadline: "40s", descGot: []string{"40s SIGKILL"}, end: "41s", code: 0, killed: true,
 			// Still listed after its SIGKILL, scan after scan: counted once.
-			logs: []string{`msg="deadline reached, killed descendants" count=1`, `msg="descendants left after SIGKILL" count=1`},
+			logs:   []string{`msg="deadline reached, killed descendants" count=1`, `msg="descendants left after SIGKILL" count=1`},
+			report: "trigger=child-exit lead=none child=0 killed_child=false descendants=1 left=none",
 		},
 		{
 			name: "descendants reported within the grace end the run", stop: 30 * sec, margin: 0,
 			desc:     []fakeProc{{name: "d1", onKill: "zombie"}},
 			events:   []event{exits(10*sec, 0), reaped(40*sec + 5*ms)},
-			deadline: "40s", descGot: []string{"40s SIGKILL"}, end: "40.005s", code: 0,
+			deadline: "40s", descGot: []string{"40s SIGKILL"}, end: "40.005s", code: 0, killed: true,
 		},
 
 		// The rest of the tree after the child: child's exit + StopTimeout -
@@ -301,21 +314,23 @@ func TestDeadlines(t *testing.T) {
 			name: "descendants get StopTimeout - KillMargin from the child's exit", stop: 30 * sec, margin: 2 * sec,
 			desc:     []fakeProc{{name: "d1"}},
 			events:   []event{exits(10*sec, 3)},
-			deadline: "38s", descGot: []string{"10s SIGTERM", "10s SIGCONT", "38s SIGKILL"}, end: "38s", code: 3,
-			logs: []string{`msg="deadline reached, killed descendants" count=1`},
+			deadline: "38s", descGot: []string{"10s SIGTERM", "10s SIGCONT", "38s SIGKILL"}, end: "38s", code: 3, killed: true,
+			logs:   []string{`msg="deadline reached, killed descendants" count=1`},
+			report: "trigger=child-exit lead=none child=3 killed_child=false descendants=1 left=none",
 		},
 		{
 			name: "a notice caps the descendants' deadline", stop: 30 * sec, margin: 2 * sec,
 			desc:     []fakeProc{{name: "d1"}},
 			events:   []event{notice(5*sec, 20*sec), exits(10*sec, 0)},
-			deadline: "18s", descGot: []string{"10s SIGTERM", "18s SIGKILL"}, end: "18s", code: 0,
+			deadline: "18s", descGot: []string{"10s SIGTERM", "18s SIGKILL"}, end: "18s", code: 0, killed: true,
 		},
 		{
 			name: "a running stop keeps its deadline for the descendants", stop: 30 * sec, margin: 2 * sec,
 			child:    fakeProc{onTerm: "exit"},
 			desc:     []fakeProc{{name: "d1"}},
 			events:   []event{sigAt(10*sec, syscall.SIGTERM), exits(15*sec, 0)},
-			deadline: "38s", descGot: []string{"10s SIGTERM", "38s SIGKILL"}, end: "38s", code: 143,
+			deadline: "38s", descGot: []string{"10s SIGTERM", "38s SIGKILL"}, end: "38s", code: 143, killed: true,
+			report: "trigger=SIGTERM lead=28s child=143/SIGTERM killed_child=false descendants=1 left=28s",
 		},
 		{
 			name: "descendants that go on their TERM end the run", stop: 30 * sec, margin: 2 * sec,
@@ -370,6 +385,10 @@ func TestDeadlines(t *testing.T) {
 			}
 			if res.Code != tc.code || res.Killed != tc.killed || res.Pid != 100 {
 				t.Errorf("Result %+v, want code %d, killed %v", res, tc.code, tc.killed)
+			}
+			checkReport(t, res)
+			if got := summary(res.Report); tc.report != "" && got != tc.report {
+				t.Errorf("report %s, want %s", got, tc.report)
 			}
 			logs := h.log.String()
 			var errs []string

@@ -363,9 +363,7 @@ func (h *harness) runOut() Result {
 	h.end = h.clock.Now().Sub(t0)
 	h.s.stopTimer()
 	h.s.waitHooks(h.cancelHooks)
-	res := h.s.result()
-	h.s.report(res)
-	return res
+	return h.s.result()
 }
 
 // event is one step of a scenario, at a time counted from the child's start.

@@ -66,7 +66,7 @@ func (s *run) startHooks(h *hookRun, kind string, list []hooks.Hook, ev hookEven
 	}
 	args := []any{"kind", kind, "count", len(list), "event", ev.event}
 	if !deadline.IsZero() {
-		args = append(args, "deadline", deadline.Format(time.RFC3339Nano))
+		args = append(args, "deadline", deadline)
 	}
 	s.log.Info("running hooks", args...)
 	cfg := hooks.Config{

@@ -3,12 +3,11 @@ package supervisor
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/spotinit/spotinit/internal/atomicfile"
 	"github.com/spotinit/spotinit/interruption"
 )
 
@@ -56,7 +55,7 @@ func (s *run) onNotice(n interruption.Notice) {
 		return
 	case n.Kind == interruption.Spot && n.Action == "hibernate" && s.cfg.Hibernate != HibernateStop:
 		if s.cfg.Hibernate == HibernateIgnore {
-			s.log.Info("hibernate notice ignored", "deadline", rfc3339(n.Deadline))
+			s.log.Info("hibernate notice ignored", "deadline", n.Deadline)
 			return
 		}
 		// The processes will be frozen and resumed: prepare, don't stop.
@@ -125,7 +124,7 @@ func (s *run) noteDeadline(t time.Time) {
 	if s.state == stopping || s.state == draining {
 		if c := s.capDeadline(s.deadline); c.Before(s.deadline) {
 			s.setDeadline(c)
-			s.log.Info("deadline moved earlier", "deadline", s.deadline.Format(time.RFC3339Nano))
+			s.log.Info("deadline moved earlier", "deadline", s.deadline)
 		}
 	}
 }
@@ -152,10 +151,8 @@ type noticeJSON struct {
 	Seen       string `json:"seen"`
 }
 
-// writeNoticeFile replaces path with the notice as JSON, atomically: a new
-// file in the same directory (created exclusively, so a symlink planted
-// under the temporary name is never followed) renamed over path (which
-// replaces a symlink at path instead of following it).
+// writeNoticeFile replaces path with the notice as JSON, atomically
+// (atomicfile: a symlink at path is replaced, never followed).
 func writeNoticeFile(path string, n interruption.Notice) error {
 	b, err := json.Marshal(noticeJSON{
 		Kind:       string(n.Kind),
@@ -167,23 +164,5 @@ func writeNoticeFile(path string, n interruption.Notice) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".spotinit-notice-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(append(b, '\n'))
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+	return atomicfile.Write(path, "spotinit-notice", append(b, '\n'))
 }

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"bytes"
 	"os"
+	"slices"
 	"strconv"
 	"syscall"
 )
@@ -95,28 +96,25 @@ func readStat(pid int) (ppid int, state string, ok bool) {
 }
 
 // signalDescendants sends sig to every descendant of spotinit and returns
-// how many it signalled. As PID 1 of a PID namespace that is kill(-1), which
-// reaches every process in the namespace but spotinit; otherwise each
-// descendant found in /proc (never kill(-1) outside a namespace of our own).
-func (s *run) signalDescendants(sig syscall.Signal) int {
-	return len(s.signalDescendantPids(sig))
-}
-
-// signalDescendantPids is signalDescendants returning the pids signalled
-// (as PID 1: every descendant found, which kill(-1) reached).
-func (s *run) signalDescendantPids(sig syscall.Signal) []int {
+// those it signalled, the living child left out (killTree counts it apart).
+// As PID 1 of a PID namespace that is kill(-1), which reaches every process
+// in the namespace but spotinit; otherwise each descendant found in /proc
+// (never kill(-1) outside a namespace of our own).
+func (s *run) signalDescendants(sig syscall.Signal) []int {
 	ds := s.kern.Descendants()
+	// Once the child is gone its pid may be another descendant's.
+	child := func(p int) bool { return !s.exited && p == s.pid }
 	if s.pid1 {
 		if err := s.kern.Kill(-1, sig); err != nil {
 			return nil // ESRCH: nobody left
 		}
-		return ds
+		return slices.DeleteFunc(ds, child)
 	}
-	var sent []int
+	var done []int
 	for _, p := range ds {
-		if s.kern.Kill(p, sig) == nil {
-			sent = append(sent, p)
+		if s.kern.Kill(p, sig) == nil && !child(p) {
+			done = append(done, p)
 		}
 	}
-	return sent
+	return done
 }

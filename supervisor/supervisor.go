@@ -170,10 +170,13 @@ type Result struct {
 	Code int
 	// Pid is the child's pid.
 	Pid int
-	// Killed reports that spotinit sent SIGKILL at the deadline.
+	// Killed reports that spotinit sent SIGKILL to any process (see
+	// Report.Killed).
 	Killed bool
 	// Hooks are the results of the pre-stop hooks, if they ran.
 	Hooks []hooks.Result
+	// Report is the stop report's data.
+	Report Report
 }
 
 // StartError reports that the child could not be started. Code is 127 when
@@ -258,9 +261,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	for !s.done {
 		s.step(ctx)
 	}
-	res := s.result()
-	s.report(res)
-	return res, nil
+	// Every hook has ended before the report's data is taken, so that it
+	// holds their results and no hook logs after it.
+	s.stopTimer()
+	s.waitHooks(cancelHooks)
+	return s.result(), nil
 }
 
 // newRun checks cfg and fills in its defaults.
@@ -352,8 +357,13 @@ type run struct {
 	exit   reaper.Exit
 	exited bool
 	exitAt time.Time
-	killed bool
-	done   bool
+	killed bool // the child got SIGKILL at the deadline
+	// killedOthers counts the other descendants SIGKILLed at a deadline.
+	killedOthers int
+	// left is the time from the child's exit to the stop deadline, when it
+	// exited during the stop sequence (never negative); nil otherwise.
+	left *time.Duration
+	done bool
 }
 
 func (s *run) start() error {
@@ -418,7 +428,8 @@ func (s *run) step(ctx context.Context) {
 }
 
 func (s *run) result() Result {
-	return Result{Code: s.exitCode(), Pid: s.pid, Killed: s.killed, Hooks: s.preStop.results}
+	rep := s.report()
+	return Result{Code: s.exitCode(), Pid: s.pid, Killed: rep.Killed(), Hooks: s.preStop.results, Report: rep}
 }
 
 func (s *run) onSignal(got os.Signal) {
@@ -460,7 +471,7 @@ func (s *run) onSignal(got os.Signal) {
 // to every remaining descendant after it has exited.
 func (s *run) forward(sig syscall.Signal) {
 	if s.exited {
-		n := s.signalDescendants(sig)
+		n := len(s.signalDescendants(sig))
 		s.log.Debug("forwarded signal to descendants", "signal", SignalName(sig), "count", n)
 		return
 	}
@@ -509,7 +520,7 @@ func (s *run) beginStop(why string, to syscall.Signal, deadline time.Time) {
 	}
 	s.log.Info("stop sequence started", "trigger", why, "pid", s.pid,
 		"stop_timeout", s.cfg.StopTimeout, "kill_margin", s.cfg.KillMargin,
-		"deadline", s.deadline.Format(time.RFC3339Nano), "hooks_first", hold)
+		"deadline", s.deadline, "hooks_first", hold)
 	if !hold && s.heldStop != 0 {
 		s.startDelay(now, s.deadline)
 	}
@@ -586,13 +597,14 @@ func (s *run) onDeadline() {
 	switch {
 	case s.state == stopping:
 		waited := s.clock.Now().Sub(s.stopBegan).Round(time.Millisecond)
-		s.killTree()
+		s.killedOthers += s.killTree()
 		s.killed = true
 		s.state = killing
 		s.log.Warn("deadline reached, sent SIGKILL", "pid", s.pid, "waited", waited)
 		s.graceAfterKill()
 	case s.state == draining:
 		n := s.killTree()
+		s.killedOthers += n
 		s.state = killing
 		s.log.Warn("deadline reached, killed descendants", "count", n)
 		s.graceAfterKill()
@@ -642,19 +654,29 @@ func (s *run) takeExit() {
 
 // killTree sends SIGKILL to the child's group and every descendant (hooks
 // included), scanning again while new processes keep turning up (a fork in
-// flight escapes one scan, not a second one after its parent is dead).
+// flight escapes one scan, not a second one after its parent is dead). It
+// returns how many descendants other than the child it signalled, each
+// counted once.
 func (s *run) killTree() int {
+	killed := make(map[int]bool)
 	if !s.exited {
+		// What lives beside the child now dies with its group, counted
+		// first: a scan after the group's SIGKILL may or may not still
+		// see it.
+		for _, p := range s.kern.Descendants() {
+			if p != s.pid {
+				killed[p] = true
+			}
+		}
 		_ = s.kern.Kill(-s.pid, syscall.SIGKILL)
 		_ = s.kern.Kill(s.pid, syscall.SIGKILL)
 	}
 	// A process SIGKILLed in one pass may still be listed in the next (it
 	// dies asynchronously): count each pid once, and scan again only while
 	// new ones turn up.
-	killed := make(map[int]bool)
 	for pass := 0; pass < 4; pass++ {
 		fresh := 0
-		for _, p := range s.signalDescendantPids(syscall.SIGKILL) {
+		for _, p := range s.signalDescendants(syscall.SIGKILL) {
 			if !killed[p] {
 				killed[p] = true
 				fresh++
@@ -669,6 +691,12 @@ func (s *run) killTree() int {
 
 func (s *run) onChildExit(e reaper.Exit) {
 	s.exit, s.exited, s.exitAt = e, true, s.clock.Now()
+	if s.state == stopping {
+		// Before the deadline by the state, though a late timer can leave
+		// the clock past it: the report says 0 then.
+		left := max(s.deadline.Sub(s.exitAt), 0)
+		s.left = &left
+	}
 	s.heldStop = 0 // nobody left to get it
 	s.stopDelay()
 	ran := s.exitAt.Sub(s.started).Round(time.Millisecond)
@@ -707,14 +735,14 @@ func (s *run) onChildExit(e reaper.Exit) {
 // child has exited.
 func (s *run) termWave() {
 	s.waveDue = false
-	n := s.signalDescendants(syscall.SIGTERM)
+	n := len(s.signalDescendants(syscall.SIGTERM))
 	s.signalDescendants(syscall.SIGCONT)
 	if n == 0 && !s.procs.Reap() {
 		s.log.Info("descendants gone")
 		s.done = true
 		return
 	}
-	s.log.Info("waiting for descendants", "count", n, "deadline", s.deadline.Format(time.RFC3339Nano))
+	s.log.Info("waiting for descendants", "count", n, "deadline", s.deadline)
 }
 
 // checkTreeGone ends the run when nothing is left: no child, no

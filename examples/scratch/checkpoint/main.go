@@ -5,8 +5,8 @@
 //
 // It writes what it was told as one line of JSON to
 // $CHECKPOINT_DIR/checkpoint.json (atomically: a temporary file renamed over
-// it) and says so on stdout, which spotinit copies to its log prefixed
-// "hook 10-checkpoint: ". Without CHECKPOINT_DIR it only prints. A real hook
+// it) and says so on stdout, which spotinit copies to its log, a "hook
+// output" record a line. Without CHECKPOINT_DIR it only prints. A real hook
 // would save the app's state somewhere that outlives the instance (S3, a
 // queue); this one needs no network and no credentials.
 package main
