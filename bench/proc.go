@@ -299,8 +299,12 @@ func readUsage(pid int) (usage, error) {
 	return u, nil
 }
 
-// memory is a process's resident and proportional set size, in KiB.
-type memory struct{ rss, pss int64 }
+// memory is what a process's pages cost, in KiB, from
+// /proc/PID/smaps_rollup: anonymous memory (heap, stacks, the private
+// copies of written data pages: what no other process shares and the page
+// cache cannot give back), the proportional set size (each resident page
+// divided among the processes mapping it) and the resident set size.
+type memory struct{ anon, pss, rss int64 }
 
 func readMemory(pid int) (memory, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
@@ -315,6 +319,8 @@ func readMemory(pid int) (memory, error) {
 		}
 		n, _ := strconv.ParseInt(f[1], 10, 64)
 		switch f[0] {
+		case "Anonymous:":
+			m.anon = n
 		case "Rss:":
 			m.rss = n
 		case "Pss:":
@@ -322,6 +328,11 @@ func readMemory(pid int) (memory, error) {
 		}
 	}
 	return m, nil
+}
+
+// fmtMem formats anonymous / PSS / RSS.
+func fmtMem(m memory) string {
+	return fmt.Sprintf("%s / %s / %s", fmtMiB(float64(m.anon)), fmtMiB(float64(m.pss)), fmtMiB(float64(m.rss)))
 }
 
 // loadavg is the 1-minute load average.
@@ -350,4 +361,26 @@ func raiseNofile(n uint64) error {
 	}
 	lim.Cur = n
 	return unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
+}
+
+// ownCPU is the user plus system time the process pid has used itself,
+// all its threads included, its children not (utime + stime in
+// /proc/PID/stat), in nanoseconds. The kernel reports it in clock ticks
+// (USER_HZ, 100 on Linux), so it is exact to 10 ms.
+func ownCPU(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("pid %d: short stat line", pid)
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("pid %d: bad stat line", pid)
+	}
+	return (ut + st) * 10_000_000, nil
 }
