@@ -250,7 +250,7 @@ func tasks(pid int) []string {
 
 // usage is what /proc says about a process at one moment.
 type usage struct {
-	cpuNs    int64 // on-CPU time of all live threads (schedstat), else utime+stime
+	cpuNs    int64 // CPU time of the process (ownCPU), else of its live threads (schedstat), else utime+stime
 	switches int64 // voluntary + involuntary context switches of all live threads
 	threads  int
 }
@@ -283,6 +283,9 @@ func readUsage(pid int) (usage, error) {
 				u.switches += n
 			}
 		}
+	}
+	if c, err := ownCPU(pid); err == nil {
+		u.cpuNs, schedOK = c, true
 	}
 	if !schedOK {
 		// utime and stime in clock ticks (USER_HZ, 100 on Linux).
@@ -363,24 +366,16 @@ func raiseNofile(n uint64) error {
 	return unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
 }
 
-// ownCPU is the user plus system time the process pid has used itself,
-// all its threads included, its children not (utime + stime in
-// /proc/PID/stat), in nanoseconds. The kernel reports it in clock ticks
-// (USER_HZ, 100 on Linux), so it is exact to 10 ms.
+// ownCPU is the CPU time the process pid has used itself, all its threads
+// included (those that have exited too), its children not: the total that
+// /proc/PID/stat gives as utime + stime, read instead from the process's
+// CPU-time clock (clock_getcpuclockid), which has nanoseconds where
+// /proc/PID/stat has 10 ms ticks. Linux lets any process read another's.
 func ownCPU(pid int) (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
+	const cpuclockSched = 2
+	var ts unix.Timespec
+	if err := unix.ClockGettime(int32(^pid)<<3|cpuclockSched, &ts); err != nil {
+		return 0, fmt.Errorf("pid %d: CPU clock: %w", pid, err)
 	}
-	s := string(data)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(f) < 13 {
-		return 0, fmt.Errorf("pid %d: short stat line", pid)
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("pid %d: bad stat line", pid)
-	}
-	return (ut + st) * 10_000_000, nil
+	return ts.Nano(), nil
 }
