@@ -20,8 +20,8 @@ import (
 // The outcomes of one SIGTERM sent to spotinit soon after exec.
 const (
 	out143     = "143"     // spotinit caught it and forwarded it: the child died of it, spotinit exited 128+15
-	outExit2   = "exit2"   // the Go runtime's default for a SIGTERM nobody is notified for (PID 1, or any pid once its handler is in)
-	outKilled  = "killed"  // killed by the signal: the kernel's default, before any handler (not PID 1)
+	outExit2   = "exit2"   // PID 1: the Go runtime's default for a SIGTERM nobody is notified for (its re-raise cannot kill PID 1, so it exits 2)
+	outKilled  = "killed"  // killed by the signal (not PID 1): the kernel's default before any handler, or the Go runtime's default, which re-raises it
 	outDropped = "dropped" // spotinit ran on and the child was never signalled (PID 1 before any handler: the kernel drops it)
 	outOther   = "other"   // anything else: a crash, a hang, a wrong code
 )
@@ -314,6 +314,10 @@ func loadavg() string {
 // printWindow prints one line per delay: per mode, how many runs ended in
 // each outcome, and the median moment the signal was sent.
 func printWindow(ms []string, delays []time.Duration, results map[string]map[time.Duration][]windowRun) {
+	fmt.Println("outcomes: 143 = caught and forwarded (the child died of it); exit2 = PID 1, the Go runtime's default before Notify;")
+	fmt.Println("  killed = not PID 1, killed by the signal (the kernel's default before the entry stub, or the runtime's, which re-raises it);")
+	fmt.Println("  dropped = PID 1 before the entry stub: the kernel drops it and the child is never signalled; other = anything else (a failure).")
+	fmt.Println("  sent = median moment the signal went, after exec (ForkExec returned)")
 	var hdr strings.Builder
 	fmt.Fprintf(&hdr, "%9s", "delay")
 	for _, m := range ms {
