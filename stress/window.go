@@ -26,8 +26,6 @@ const (
 	outOther   = "other"   // anything else: a crash, a hang, a wrong code
 )
 
-var outcomes = []string{out143, outExit2, outKilled, outDropped, outOther}
-
 // windowRun is one SIGTERM sent to spotinit delay after exec.
 type windowRun struct {
 	mode    string        // pid1 or plain
@@ -346,13 +344,11 @@ func printWindow(ms []string, delays []time.Duration, results map[string]map[tim
 	}
 	for _, m := range ms {
 		var bad []windowRun
-		var cpuAll []time.Duration
 		for _, d := range delays {
 			for _, r := range results[m][d] {
 				if r.outcome != out143 {
 					bad = append(bad, r)
 				}
-				cpuAll = append(cpuAll, r.cpu)
 			}
 		}
 		if len(bad) == 0 {
