@@ -6,7 +6,7 @@
 // users do:
 //
 //	CGO_ENABLED=0 go build -trimpath -tags urfave_cli_no_docs -ldflags="-s -w -E=_spotinit_rt0" -o spotinit .
-//	go run ./bench -short              # about a minute, for development
+//	go run ./bench -short              # two to three minutes, for development
 //	go run ./bench > perf.md           # the full run: about 35 minutes, most of it the soak
 //
 // Every init runs as PID 1 of a new PID namespace (CLONE_NEWPID, which
