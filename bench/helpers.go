@@ -26,7 +26,7 @@ const (
 	hSigwait   = "sb-sigwait"   // blocks SIGTERM, prints "R", waits for it, prints its arrival time, exits 0
 	hSleeper   = "sb-sleeper"   // prints "R", sleeps until a signal kills it
 	hIgnterm   = "sb-ignterm"   // ignores SIGTERM, prints "R", sleeps until SIGKILL
-	hOrphans   = "sb-orphans"   // sb-orphans N FIFO: leaves N orphans blocked on FIFO, prints "R<count>", sleeps
+	hOrphans   = "sb-orphans"   // sb-orphans N FIFO [SPREAD_US]: leaves N orphans blocked on FIFO, prints "R<count>", sleeps
 	hHookStamp = "sb-hookstamp" // writes CLOCK_MONOTONIC (ns) to $BENCH_STAMP, exits 0
 )
 
@@ -63,8 +63,10 @@ static void ready(void) {
  * process) stays alive while the orphans are reparented to the init. Each
  * orphan opens FIFO for reading (the bench holds it open read-write, so that
  * does not block), says it is ready, and blocks in read() until the bench
- * closes its end: then all see EOF at once and exit. */
-static int orphans(int n, const char *fifo) {
+ * closes its end: then all see EOF at once and exit, orphan i after
+ * sleeping i*spread/n microseconds (so with spread > 0 the exits come
+ * evenly over that time instead of at once). */
+static int orphans(int n, const char *fifo, long long spread) {
 	int rp[2];
 	if (pipe(rp) < 0) return 1;
 	pid_t mid = fork();
@@ -83,6 +85,11 @@ static int orphans(int n, const char *fifo) {
 				close(1);
 				char x;
 				while (read(fd, &x, 1) > 0 || errno == EINTR) errno = 0;
+				if (spread > 0) {
+					long long us = spread * i / n;
+					struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+					while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {}
+				}
 				_exit(0);
 			}
 		}
@@ -132,8 +139,8 @@ int main(int argc, char **argv) {
 		ready();
 		for (;;) pause();
 	}
-	if (!strcmp(name, "sb-orphans") && argc == 3) {
-		return orphans(atoi(argv[1]), argv[2]);
+	if (!strcmp(name, "sb-orphans") && (argc == 3 || argc == 4)) {
+		return orphans(atoi(argv[1]), argv[2], argc == 4 ? atoll(argv[3]) : 0);
 	}
 	if (!strcmp(name, "sb-hookstamp")) {
 		long long t = mono();

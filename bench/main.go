@@ -6,8 +6,8 @@
 // users do:
 //
 //	CGO_ENABLED=0 go build -trimpath -tags urfave_cli_no_docs -ldflags="-s -w -E=_spotinit_rt0" -o spotinit .
-//	go run ./bench -short              # about a minute, for development
-//	go run ./bench -soak 10m > perf.md # the full run, with the 10-minute soak
+//	go run ./bench -short              # two to three minutes, for development
+//	go run ./bench > perf.md           # the full run: about 35 minutes, most of it the soak
 //
 // Every init runs as PID 1 of a new PID namespace (CLONE_NEWPID, which
 // needs root) and as a plain process. The machines this runs on are shared
@@ -47,7 +47,7 @@ func main() {
 }
 
 // The figures, in the order they run and appear.
-var allFigures = []string{"size", "startup", "forward", "idle", "zombies", "kill", "notice", "soak"}
+var allFigures = []string{"size", "startup", "forward", "idle", "zombies", "reapcpu", "kill", "notice", "soak"}
 
 type config struct {
 	spotinit   string
@@ -60,6 +60,9 @@ type config struct {
 	idle       time.Duration
 	orphans    []int
 	zombieRuns int
+	burst      int
+	spread     time.Duration
+	reapRuns   int
 	killRuns   int
 	noticeRuns int
 	polls      []time.Duration
@@ -90,9 +93,12 @@ func parseFlags(args []string, errw io.Writer) (config, error) {
 	fs.IntVar(&c.idleRuns, "idle-runs", 0, "runs of the idle/memory figure (default 3, or 1 with -short)")
 	fs.DurationVar(&c.idle, "idle", 10*time.Second, "window of the idle CPU and wake-up figure")
 	fs.IntVar(&c.zombieRuns, "zombie-runs", 0, "runs per orphan count (default 5, or 1 with -short)")
+	fs.IntVar(&c.burst, "burst", 5000, "orphans in the burst of the reaping-CPU figure")
+	fs.DurationVar(&c.spread, "spread", time.Second, "second variant of the reaping-CPU figure: the burst's exits spread evenly over this long (0: leave it out)")
+	fs.IntVar(&c.reapRuns, "reap-runs", 0, "runs of the reaping-CPU figure (default 5, or 2 with -short)")
 	fs.IntVar(&c.killRuns, "kill-runs", 0, "runs of the SIGKILL timing figure (default 15, or 4 with -short)")
 	fs.IntVar(&c.noticeRuns, "notice-runs", 0, "runs per poll interval of the notice figure (default 24, or 8 with -short)")
-	fs.DurationVar(&c.soak, "soak", time.Minute, "how long spotinit polls the fake IMDS in the memory soak (the issue's figure is 10m); it runs beside the other figures")
+	fs.DurationVar(&c.soak, "soak", 0, "how long spotinit polls the fake IMDS in the memory soak (default 30m, or 1m with -short); it runs beside the other figures")
 	fs.BoolVar(&c.install, "install", true, "as root on Debian, apt-get install the peers that are missing")
 	fs.BoolVar(&c.verbose, "v", false, "progress detail, and the inits' stderr, on stderr")
 	if err := fs.Parse(args); err != nil {
@@ -150,9 +156,16 @@ func parseFlags(args []string, errw io.Writer) (config, error) {
 			}
 		}
 	}
+	if c.soak <= 0 {
+		c.soak = 30 * time.Minute
+		if c.short {
+			c.soak = time.Minute
+		}
+	}
 	def(&c.pairs, 200, 40)
 	def(&c.idleRuns, 3, 1)
 	def(&c.zombieRuns, 5, 1)
+	def(&c.reapRuns, 5, 2)
 	def(&c.killRuns, 15, 4)
 	def(&c.noticeRuns, 24, 8)
 	return c, nil
@@ -296,6 +309,7 @@ func (b *bench) measure(ctx context.Context) {
 		{"forward", b.figForward},
 		{"idle", b.figIdle},
 		{"zombies", b.figZombies},
+		{"reapcpu", b.figReapCPU},
 		{"kill", b.figKill},
 		{"notice", b.figNotice},
 	}

@@ -250,7 +250,7 @@ func tasks(pid int) []string {
 
 // usage is what /proc says about a process at one moment.
 type usage struct {
-	cpuNs    int64 // on-CPU time of all live threads (schedstat), else utime+stime
+	cpuNs    int64 // CPU time of the process (ownCPU), else of its live threads (schedstat), else utime+stime
 	switches int64 // voluntary + involuntary context switches of all live threads
 	threads  int
 }
@@ -284,6 +284,9 @@ func readUsage(pid int) (usage, error) {
 			}
 		}
 	}
+	if c, err := ownCPU(pid); err == nil {
+		u.cpuNs, schedOK = c, true
+	}
 	if !schedOK {
 		// utime and stime in clock ticks (USER_HZ, 100 on Linux).
 		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -299,8 +302,12 @@ func readUsage(pid int) (usage, error) {
 	return u, nil
 }
 
-// memory is a process's resident and proportional set size, in KiB.
-type memory struct{ rss, pss int64 }
+// memory is what a process's pages cost, in KiB, from
+// /proc/PID/smaps_rollup: anonymous memory (heap, stacks, the private
+// copies of written data pages: what no other process shares and the page
+// cache cannot give back), the proportional set size (each resident page
+// divided among the processes mapping it) and the resident set size.
+type memory struct{ anon, pss, rss int64 }
 
 func readMemory(pid int) (memory, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
@@ -315,6 +322,8 @@ func readMemory(pid int) (memory, error) {
 		}
 		n, _ := strconv.ParseInt(f[1], 10, 64)
 		switch f[0] {
+		case "Anonymous:":
+			m.anon = n
 		case "Rss:":
 			m.rss = n
 		case "Pss:":
@@ -322,6 +331,11 @@ func readMemory(pid int) (memory, error) {
 		}
 	}
 	return m, nil
+}
+
+// fmtMem formats anonymous / PSS / RSS.
+func fmtMem(m memory) string {
+	return fmt.Sprintf("%s / %s / %s", fmtMiB(float64(m.anon)), fmtMiB(float64(m.pss)), fmtMiB(float64(m.rss)))
 }
 
 // loadavg is the 1-minute load average.
@@ -350,4 +364,18 @@ func raiseNofile(n uint64) error {
 	}
 	lim.Cur = n
 	return unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
+}
+
+// ownCPU is the CPU time the process pid has used itself, all its threads
+// included (those that have exited too), its children not: the total that
+// /proc/PID/stat gives as utime + stime, read instead from the process's
+// CPU-time clock (clock_getcpuclockid), which has nanoseconds where
+// /proc/PID/stat has 10 ms ticks. Linux lets any process read another's.
+func ownCPU(pid int) (int64, error) {
+	const cpuclockSched = 2
+	var ts unix.Timespec
+	if err := unix.ClockGettime(int32(^pid)<<3|cpuclockSched, &ts); err != nil {
+		return 0, fmt.Errorf("pid %d: CPU clock: %w", pid, err)
+	}
+	return ts.Nano(), nil
 }

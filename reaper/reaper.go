@@ -20,6 +20,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -109,6 +110,15 @@ func New(cfg Config) (*Reaper, error) {
 	return r, err
 }
 
+// coalesce is how long Run lets exits gather after a drain that reaped
+// something, before it drains again. Every wait4 that finds no zombie walks
+// the list of spotinit's live children in the kernel, and every wake-up
+// costs the Go runtime a few thread switches, so when orphans exit one
+// after another (a shell loop, a CI job, a burst of thousands) a drain per
+// exit costs many times a drain per batch. The first exit after a quiet
+// spell is still reaped at once; a later one waits at most this long.
+const coalesce = time.Millisecond
+
 // Run reaps on every SIGCHLD until ctx is done. Exactly one Run must be
 // active for exits to be delivered.
 func (r *Reaper) Run(ctx context.Context) {
@@ -119,12 +129,24 @@ func (r *Reaper) Run(ctx context.Context) {
 	signal.Notify(r.chld, syscall.SIGCHLD)
 	defer signal.Stop(r.chld)
 	r.Reap()
+	hold := time.NewTimer(coalesce)
+	defer hold.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-r.chld:
-			r.Reap()
+		}
+		if n, _ := r.reap(); n == 0 {
+			continue
+		}
+		// Exits are coming in: let the next ones gather. A SIGCHLD that
+		// arrives meanwhile waits in r.chld, so none is missed.
+		hold.Reset(coalesce)
+		select {
+		case <-ctx.Done():
+			return
+		case <-hold.C:
 		}
 	}
 }
@@ -159,6 +181,12 @@ func (r *Reaper) Start(path string, argv []string, attr *syscall.ProcAttr) (int,
 // Reap collects every child that has exited, delivering subscribed exits and
 // counting the rest as orphans, and reports whether any child remains.
 func (r *Reaper) Reap() (children bool) {
+	_, children = r.reap()
+	return children
+}
+
+// reap is Reap that also returns how many processes it reaped.
+func (r *Reaper) reap() (n int, children bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for {
@@ -175,13 +203,14 @@ func (r *Reaper) Reap() (children bool) {
 			case r.empty <- struct{}{}:
 			default:
 			}
-			return false
+			return n, false
 		case err != nil:
 			r.log.Warn("wait4 failed", "err", err)
-			return true
+			return n, true
 		case pid == 0:
-			return true // children remain, none has exited
+			return n, true // children remain, none has exited
 		}
+		n++
 		e := Exit{Pid: pid, Status: ws}
 		if ch, ok := r.subs[pid]; ok {
 			delete(r.subs, pid)

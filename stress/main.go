@@ -4,6 +4,7 @@
 //	go run ./stress imds-faults [-duration 10m]   IMDS cycling through every fault, then a valid notice
 //	go run ./stress soak [-duration 30m]          IMDS polling a healthy fake; resources at start and end
 //	go run ./stress fuzz [-fuzztime 60s]          every fuzz target of the module, one after another
+//	go run ./stress startup-window [-step 250us]  SIGTERM swept over the first 15 ms after exec (root, for PID 1)
 //
 // Each prints what it measured and exits non-zero when a property does not
 // hold. They build spotinit themselves (as the README does) unless -spotinit
@@ -34,7 +35,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: stress imds-faults|soak|fuzz [flags]")
+		fmt.Fprintln(os.Stderr, "usage: stress imds-faults|soak|fuzz|startup-window [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -45,6 +46,8 @@ func main() {
 		err = soak(args)
 	case "fuzz":
 		err = fuzz(args)
+	case "startup-window":
+		err = startupWindow(args)
 	default:
 		err = fmt.Errorf("unknown command %q", cmd)
 	}
