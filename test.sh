@@ -111,6 +111,10 @@ hard_stage() {
 stress_stage() {
 	go run ./stress fuzz -fuzztime 5s
 	go run ./stress imds-faults -duration 60s
+	# A SIGTERM swept over spotinit's first 15 ms, as PID 1 and not: 143 at
+	# every step once spotinit has had 5 ms of CPU, never anything but 143,
+	# exit 2, killed or dropped (docs/performance.md has the full sweep).
+	go run ./stress startup-window -step 1ms -runs 3
 }
 
 cross_stage() {
@@ -171,7 +175,7 @@ stage staticcheck "staticcheck ./... (honnef.co/go/tools v0.8.2)" staticcheck_st
 stage race "go test -race, every package but e2e (TestBuilds has its own stage)" race_stage
 stage e2e "end-to-end in dockerd and runc (e2e/, SPOTINIT_E2E=1; about a minute)" e2e_stage
 stage hard "hardening at full size: exit statuses under orphans, signal and fork storms, 10,000 orphans at once" hard_stage
-stage stress "stress, briefly: every fuzz target, and IMDS cycling through its faults" stress_stage
+stage stress "stress, briefly: every fuzz target, IMDS cycling through its faults, the start-up signal sweep" stress_stage
 stage cross "cross-builds (README build, CGO_ENABLED=0, linux/amd64 and linux/arm64)" cross_stage
 stage builds "every build users make (README, plain, PIE, PIE with stub, arm64 under qemu): smoke scripts" builds_stage
 stage smoke-amd64 "smoke runs of the cross-built binary, amd64" smoke_amd64_stage
