@@ -34,6 +34,7 @@ func check(st setup, asJSON bool, stdout io.Writer) int {
 		OnRebalance:  st.sup.OnRebalance,
 		PreStopDir:   st.sup.PreStopDir,
 		NoticeFile:   st.sup.NoticeFile,
+		ReportFile:   st.reportFile,
 		Argv:         st.sup.Argv,
 	}
 	rep := preflight.Run(context.Background(), cfg)

@@ -220,7 +220,10 @@ func checkHooks(cfg *Config, r *Report) {
 		checkHookDir(cfg.PreStopDir, env, r)
 	}
 	if cfg.NoticeFile != "" {
-		r.Hooks = append(r.Hooks, checkNoticeFile(cfg.NoticeFile, r))
+		r.Hooks = append(r.Hooks, checkOutputFile("notice-file", cfg.NoticeFile, "notices cannot be written", r))
+	}
+	if cfg.ReportFile != "" {
+		r.Hooks = append(r.Hooks, checkOutputFile("report-file", cfg.ReportFile, "the stop report cannot be written", r))
 	}
 }
 
@@ -273,15 +276,16 @@ func checkHookDir(dir string, env []string, r *Report) {
 	}
 }
 
-// checkNoticeFile checks that the notice file can be written: its
-// directory exists and is writable (access(2) also reports a read-only
-// file system). Nothing is written.
-func checkNoticeFile(file string, r *Report) ExecReport {
+// checkOutputFile checks that a file spotinit writes (option is
+// "notice-file" or "report-file") can be written: its directory exists and
+// is writable (access(2) also reports a read-only file system). Nothing is
+// written; lost says what is lost when it cannot be.
+func checkOutputFile(option, file, lost string, r *Report) ExecReport {
 	dir := filepath.Dir(file)
-	er := ExecReport{Kind: "notice-file", Name: file, Path: dir}
+	er := ExecReport{Kind: option, Name: file, Path: dir}
 	fail := func(msg, fix string) ExecReport {
 		er.Detail = msg
-		r.add(Problem, "hooks", fmt.Sprintf("--notice-file %s: %s: notices cannot be written", file, msg), fix)
+		r.add(Problem, "hooks", fmt.Sprintf("--%s %s: %s: %s", option, file, msg, lost), fix)
 		return er
 	}
 	fi, err := os.Stat(dir)
@@ -290,14 +294,14 @@ func checkNoticeFile(file string, r *Report) ExecReport {
 		return fail(fmt.Sprintf("directory %s: %v", dir, unwrapPath(err)),
 			"create the directory in the image or mount a volume there")
 	case !fi.IsDir():
-		return fail(dir+" is not a directory", "point --notice-file into a directory")
+		return fail(dir+" is not a directory", "point --"+option+" into a directory")
 	}
 	if fi, err := os.Stat(file); err == nil && fi.IsDir() {
 		return fail("it is a directory", "name a file, not a directory")
 	}
 	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
 		return fail(fmt.Sprintf("directory %s is not writable: %v", dir, err),
-			"point --notice-file at a writable volume (an emptyDir, a tmpfs or a bind mount)")
+			"point --"+option+" at a writable volume (an emptyDir, a tmpfs or a bind mount)")
 	}
 	er.OK, er.Detail = true, "directory "+dir+" writable"
 	return er

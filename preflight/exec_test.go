@@ -176,25 +176,31 @@ func TestHookDirMissingOrEmpty(t *testing.T) {
 	}
 }
 
-func TestNoticeFile(t *testing.T) {
+func TestOutputFiles(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	file := write(t, dir, "file", "", 0o644)
 	for _, tc := range []struct {
 		path, problem string
 	}{
-		{filepath.Join(dir, "notice.json"), ""},
-		{filepath.Join(dir, "missing", "notice.json"), "no such file or directory"},
-		{filepath.Join(file, "notice.json"), "is not a directory"},
+		{filepath.Join(dir, "out.json"), ""},
+		{filepath.Join(dir, "missing", "out.json"), "no such file or directory"},
+		{filepath.Join(file, "out.json"), "is not a directory"},
 		{dir, "it is a directory"},
 	} {
-		cfg := baseConfig(t, nil)
-		cfg.NoticeFile = tc.path
-		r := Run(context.Background(), cfg)
-		got := findings(&r, Problem, "hooks")
-		if tc.problem == "" && (len(got) != 0 || !r.Hooks[0].OK || !strings.Contains(r.Hooks[0].Detail, "writable")) ||
-			tc.problem != "" && (len(got) != 1 || !strings.Contains(got[0], tc.problem)) {
-			t.Errorf("%s: %q %+v", tc.path, got, r.Hooks)
+		for _, option := range []string{"notice-file", "report-file"} {
+			cfg := baseConfig(t, nil)
+			if option == "notice-file" {
+				cfg.NoticeFile = tc.path
+			} else {
+				cfg.ReportFile = tc.path
+			}
+			r := Run(context.Background(), cfg)
+			got := findings(&r, Problem, "hooks")
+			if tc.problem == "" && (len(got) != 0 || !r.Hooks[0].OK || r.Hooks[0].Kind != option || !strings.Contains(r.Hooks[0].Detail, "writable")) ||
+				tc.problem != "" && (len(got) != 1 || !strings.Contains(got[0], "--"+option+" ") || !strings.Contains(got[0], tc.problem)) {
+				t.Errorf("--%s %s: %q %+v", option, tc.path, got, r.Hooks)
+			}
 		}
 	}
 	// A read-only file system says so through access(2); as root the

@@ -37,11 +37,13 @@ type Config struct {
 	Simulated bool
 
 	// PreStop and OnRebalance are the command hooks (their Path is the
-	// shell); PreStopDir is --pre-stop-dir; NoticeFile is --notice-file.
+	// shell); PreStopDir is --pre-stop-dir; NoticeFile is --notice-file
+	// and ReportFile --report-file.
 	PreStop     []hooks.Hook
 	OnRebalance []hooks.Hook
 	PreStopDir  string
 	NoticeFile  string
+	ReportFile  string
 
 	// Argv is the child's command; empty means none was given, and it is
 	// not checked.
@@ -103,7 +105,7 @@ type Report struct {
 	IMDS     IMDSReport     `json:"imds"`
 	// Hooks has one entry per command hook, per file of --pre-stop-dir
 	// (or one for the directory itself when it cannot be listed) and one
-	// for --notice-file, in that order.
+	// each for --notice-file and --report-file, in that order.
 	Hooks   []ExecReport `json:"hooks"`
 	Command ExecReport   `json:"command"`
 	// Findings lists every problem and warning, problems first.

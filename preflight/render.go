@@ -98,14 +98,14 @@ func probeLine(b *strings.Builder, name string, p *Probe, meaning string) {
 func execLine(e ExecReport) string {
 	s := e.Kind
 	switch {
-	case e.Kind == "pre-stop-dir" || e.Kind == "notice-file":
+	case e.Kind == "pre-stop-dir" || e.Kind == "notice-file" || e.Kind == "report-file":
 		s += " " + e.Name
 	case e.Command != "":
 		s = fmt.Sprintf("%s %q", e.Name, e.Command)
 	case e.Name != "":
 		s = e.Name
 	}
-	if e.Path != "" && e.Path != e.Name && e.Kind != "notice-file" {
+	if e.Path != "" && e.Path != e.Name && e.Kind != "notice-file" && e.Kind != "report-file" {
 		s += ": " + e.Path
 	}
 	return s + ": " + e.Detail
