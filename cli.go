@@ -317,6 +317,7 @@ func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), 
 // setup is everything the options decide.
 type setup struct {
 	log        logs
+	jsonLogs   bool   // --log-format json
 	reportFile string // --report-file: the stop report as JSON, written atomically
 	sup        supervisor.Config
 	watch      interruption.Config
@@ -343,7 +344,7 @@ func action(c *cli.Context) int {
 		return reportError(os.Stderr, err)
 	}
 	if c.Bool("check") {
-		return check(st, strings.EqualFold(c.String("log-format"), "json"), os.Stdout)
+		return check(st, st.jsonLogs, os.Stdout)
 	}
 	tuneRuntime()
 	log := st.log.Logger
@@ -614,6 +615,7 @@ func configureEnv(c *cli.Context, argv, environ []string) (setup, error) {
 
 	st.simulate = s.scenario
 	st.reportFile = s.reportFile
+	st.jsonLogs = strings.EqualFold(strings.TrimSpace(format.value), "json")
 	st.sup = supervisor.Config{
 		HookOutput:      hookLog{st.log.Logger}, // every line spotinit writes is a record
 		Argv:            argv,

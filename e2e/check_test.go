@@ -250,7 +250,7 @@ func TestCheckReadOnly(t *testing.T) {
 	t.Parallel()
 	e := needEngine(t)
 	code, out, _ := runCheck(t, e, "--read-only", "-v", usrRO, "--network", "none", "-e", "SPOTINIT_LOG_FORMAT=text",
-		"-e", "SPOTINIT_IMDS=off", "-e", "SPOTINIT_STOP_TIMEOUT=10s", "-e", "SPOTINIT_NOTICE_FILE=/app/notice.json",
+		"-e", "SPOTINIT_IMDS_ENDPOINT="+noIMDS, "-e", "SPOTINIT_STOP_TIMEOUT=10s", "-e", "SPOTINIT_NOTICE_FILE=/app/notice.json",
 		"--entrypoint", "/spotinit", appImage, "--check", "--", "python3", "/app/app.py")
 	if code != 1 {
 		t.Errorf("exit status %d, want 1", code)
@@ -268,7 +268,7 @@ func TestCheckDockerExec(t *testing.T) {
 	begin(t)
 	t.Parallel()
 	e := needEngine(t)
-	c := e.run(t, "-v", usrRO, "--network", "none", "-e", "SPOTINIT_IMDS=off", "-e", fmt.Sprintf("SPOTINIT_STOP_TIMEOUT=%ds", stopSecs), appImage)
+	c := e.run(t, "-v", usrRO, "--network", "none", "-e", "SPOTINIT_IMDS=off", "-e", "SPOTINIT_NOTICE_SIGNAL=", "-e", fmt.Sprintf("SPOTINIT_STOP_TIMEOUT=%ds", stopSecs), appImage)
 	c.waitOutput(t, "stdout", "app ready")
 	out, err := e.docker("exec", "-e", "SPOTINIT_LOG_FORMAT=text", c.name, "/spotinit", "--check", "--", "python3", "/app/app.py")
 	if err != nil {

@@ -110,6 +110,29 @@ func checkHooksRan(t *testing.T, o output, dir, event, action string, pid int) c
 	return c
 }
 
+// stopSampleApp runs image (the Python sample app with its two hooks) with
+// a state volume, waits for the app, stops it with docker stop -t stopSecs
+// and checks the graceful end: exit 0, the app's wrap-up, and both hooks run
+// on the SIGTERM. It returns the container, its output and how long the stop
+// took.
+func stopSampleApp(t *testing.T, e *engine, image string) (*container, output, time.Duration) {
+	t.Helper()
+	dir, state := stateDir(t, e.b)
+	c := e.run(t, append(append([]string{"-v", usrRO, "--network", "none",
+		"-e", fmt.Sprintf("SPOTINIT_STOP_TIMEOUT=%ds", stopSecs)}, state...), image)...)
+	c.waitOutput(t, "stdout", "app ready")
+	took := c.stop(t, stopSecs)
+	o := c.mustOutput(t)
+	if s := c.state(t); s.ExitCode != 0 {
+		t.Fatalf("exit status %d, want 0:\n%s", s.ExitCode, o)
+	}
+	if len(o.lines("stdout", "; exiting 0")) != 1 {
+		t.Errorf("the app did not wrap up:\n%s", o)
+	}
+	checkHooksRan(t, o, dir, "stop-signal", "SIGTERM", appPid(t, o))
+	return c, o, took
+}
+
 // TestDockerStopGraceful: docker stop on the sample app runs the image's
 // pre-stop hooks first (Kubernetes preStop order), then the app gets SIGTERM,
 // finishes its item, and the container exits 0 long before the engine's
@@ -118,24 +141,12 @@ func TestDockerStopGraceful(t *testing.T) {
 	begin(t)
 	t.Parallel()
 	e := needEngine(t)
-	dir, state := stateDir(t, e.b)
-	c := e.run(t, append(append([]string{"-v", usrRO, "--network", "none",
-		"-e", fmt.Sprintf("SPOTINIT_STOP_TIMEOUT=%ds", stopSecs)}, state...), appImage)...)
-	c.waitOutput(t, "stdout", "app ready")
-
-	took := c.stop(t, stopSecs)
-	s := c.state(t)
-	o := c.mustOutput(t)
-	if s.ExitCode != 0 {
-		t.Fatalf("exit status %d, want 0:\n%s", s.ExitCode, o)
-	}
-	for _, want := range []string{"Received SIGTERM signal", "SIGTERM Signal Received. Let's wrap up..", "; exiting 0"} {
+	c, o, took := stopSampleApp(t, e, appImage)
+	for _, want := range []string{"Received SIGTERM signal", "SIGTERM Signal Received. Let's wrap up.."} {
 		if len(o.lines("stdout", want)) != 1 {
 			t.Errorf("want the app's %q line once:\n%s", want, o)
 		}
 	}
-	pid := appPid(t, o)
-	checkHooksRan(t, o, dir, "stop-signal", "SIGTERM", pid)
 	// preStop order, in spotinit's own stream (the engine's timestamps
 	// cannot order two streams to the millisecond): the hooks finish, then
 	// the app is signalled.
@@ -149,7 +160,7 @@ func TestDockerStopGraceful(t *testing.T) {
 	if f := c.forceLines(t); len(f) > 0 {
 		t.Errorf("dockerd had to use force: %q", f)
 	}
-	t.Logf("docker stop -t %d took %v; app pid %d", stopSecs, took.Round(time.Millisecond), pid)
+	t.Logf("docker stop -t %d took %v", stopSecs, took.Round(time.Millisecond))
 }
 
 // TestDockerStopDefaultTerm: an app with no SIGTERM handler dies of it as

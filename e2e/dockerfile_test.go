@@ -300,19 +300,7 @@ func TestDockerfileExample(t *testing.T) {
 			t.Errorf("spotinit --version: status %d:\n%s", code, v.mustOutput(t))
 		}
 
-		dir, state := stateDir(t, e.b)
-		c := e.run(t, append(append([]string{"-v", usrRO, "--network", "none",
-			"-e", fmt.Sprintf("SPOTINIT_STOP_TIMEOUT=%ds", stopSecs)}, state...), tag)...)
-		c.waitOutput(t, "stdout", "app ready")
-		c.stop(t, stopSecs)
-		o := c.mustOutput(t)
-		if s := c.state(t); s.ExitCode != 0 {
-			t.Fatalf("exit status %d, want 0:\n%s", s.ExitCode, o)
-		}
-		if len(o.lines("stdout", "; exiting 0")) != 1 {
-			t.Errorf("the app did not wrap up:\n%s", o)
-		}
-		checkHooksRan(t, o, dir, "stop-signal", "SIGTERM", appPid(t, o))
+		stopSampleApp(t, e, tag)
 	})
 
 	t.Run("scratch", func(t *testing.T) {

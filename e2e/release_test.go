@@ -156,19 +156,7 @@ func TestReleaseImage(t *testing.T) {
 	}
 	releaseVersionLines(t, v.mustOutput(t), version)
 
-	dir, state := stateDir(t, e.b)
-	c := e.run(t, append(append([]string{"-v", usrRO, "--network", "none",
-		"-e", fmt.Sprintf("SPOTINIT_STOP_TIMEOUT=%ds", stopSecs)}, state...), downstream)...)
-	c.waitOutput(t, "stdout", "app ready")
-	c.stop(t, stopSecs)
-	o := c.mustOutput(t)
-	if s := c.state(t); s.ExitCode != 0 {
-		t.Fatalf("exit status %d, want 0:\n%s", s.ExitCode, o)
-	}
-	if len(o.lines("stdout", "; exiting 0")) != 1 {
-		t.Errorf("the app did not wrap up:\n%s", o)
-	}
-	checkHooksRan(t, o, dir, "stop-signal", "SIGTERM", appPid(t, o))
+	c, o, _ := stopSampleApp(t, e, downstream)
 	r := stopReport(t, o)
 	if r.str("trigger") != "SIGTERM" || r.num("code") != 0 || r["killed"] != false {
 		t.Errorf("stop report %v", r)
