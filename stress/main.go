@@ -426,13 +426,23 @@ func fuzz(args []string) error {
 	sort.Slice(targets, func(i, j int) bool { return targets[i].dir+targets[i].name < targets[j].dir+targets[j].name })
 	var failed []string
 	for _, tg := range targets {
+		corpus := filepath.Join(tg.dir, "testdata", "fuzz", tg.name)
+		before := entries(corpus)
 		cmd := exec.Command("go", "test", "-run", "^$", "-fuzz", "^"+tg.name+"$", "-fuzztime", fuzztime.String(), "-parallel", "2", ".")
 		cmd.Dir = tg.dir
 		var buf bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &buf, &buf
 		err := cmd.Run()
 		status := "ok"
-		if err != nil {
+		switch {
+		case err != nil && deadlineRace(buf.String()) && entries(corpus) == before:
+			// Go's fuzzing coordinator can report its own -fuzztime
+			// deadline as a failure (golang/go#75804, fixed in Go 1.27):
+			// a bare "context deadline exceeded" at the end of the time,
+			// with no crasher written. Anything the target found is
+			// written to the corpus, so that tells the two apart.
+			status = "ok (the toolchain's deadline report, golang/go#75804; no crasher)"
+		case err != nil:
 			status = "FAIL"
 			failed = append(failed, tg.name)
 			fmt.Print(buf.String())
@@ -446,6 +456,20 @@ func fuzz(args []string) error {
 		return fmt.Errorf("fuzz targets failed: %s (crashers are in testdata/fuzz: keep them as regression seeds)", strings.Join(failed, ", "))
 	}
 	return nil
+}
+
+// entries counts the files in dir (0 when it does not exist).
+func entries(dir string) int {
+	es, _ := os.ReadDir(dir)
+	return len(es)
+}
+
+// deadlineRace reports whether a failed fuzzing run's output is the fuzzing
+// coordinator's bare deadline error and nothing else went wrong: no panic,
+// no failing input.
+func deadlineRace(out string) bool {
+	return strings.Contains(out, "\n    context deadline exceeded\n") &&
+		!strings.Contains(out, "Failing input written to") && !strings.Contains(out, "panic:")
 }
 
 func mustWd() string {
