@@ -165,6 +165,12 @@ func TestDeadlines(t *testing.T) {
 			deadline: "38s", hookEnd: "38s", childGot: []string{"10s SIGTERM", "38s SIGKILL"}, end: "38s", code: 137, killed: true,
 		},
 		{
+			name: "parallel hooks outlive a child that exits on its TERM: the run waits for them", stop: 30 * sec, margin: 2 * sec, hooks: true, parallel: true,
+			child:    fakeProc{onTerm: "exit"},
+			events:   []event{sigAt(10*sec, syscall.SIGTERM), hooksEnd(15 * sec)},
+			deadline: "38s", hookEnd: "38s", childGot: []string{"10s SIGTERM"}, end: "15s", code: 143,
+		},
+		{
 			name: "hooks run by a notice keep the child's reserve", stop: 30 * sec, margin: 2 * sec, hooks: true,
 			events: []event{notice(10*sec, 130*sec), hooksEnd(20 * sec), sigAt(30*sec, syscall.SIGTERM)},
 			// The stop signal after the hooks: min(30s + 28s, 130s - 2s).

@@ -326,7 +326,7 @@ func (h *harness) ready() bool {
 	if len(h.stop)+len(h.other)+len(h.notices)+len(s.exitC)+len(s.timerC)+len(s.delayC)+len(s.preStop.done)+len(s.rebalance.done) > 0 {
 		return true
 	}
-	emptyWatched := s.state == draining || s.state == killing && s.exited
+	emptyWatched := (s.state == draining || s.state == killing && s.exited) && !s.hooksRunning()
 	return emptyWatched && len(h.w.empty) > 0
 }
 

@@ -393,7 +393,11 @@ func (s *run) start() error {
 // step waits for the next event and handles it: Run calls it until done.
 func (s *run) step(ctx context.Context) {
 	var emptyC <-chan struct{}
-	if s.state == draining || s.state == killing && s.exited {
+	if (s.state == draining || s.state == killing && s.exited) && !s.hooksRunning() {
+		// While hooks run the tree is not gone even when no process is
+		// left (a hook about to fork): their end is heard on its own
+		// channel (afterHooks), and an empty tree now would only wake
+		// the loop again and again.
 		emptyC = s.procs.Empty()
 	}
 	select {
@@ -714,7 +718,9 @@ func (s *run) onChildExit(e reaper.Exit) {
 		s.done = true
 		return
 	}
-	if !s.procs.Reap() {
+	if !s.procs.Reap() && !s.hooksRunning() {
+		// Nothing left. Hooks still running count as the tree (one may
+		// not have forked yet): the run waits for them below.
 		s.done = true
 		return
 	}
