@@ -23,7 +23,7 @@ import (
 var arches = []string{"amd64", "arm64"}
 
 // entryStub is the linker flag that makes earlysignal's assembly stub the
-// binary's entry point (README, "Building").
+// binary's entry point (README, "Install").
 const entryStub = "-E=_spotinit_rt0"
 
 // buildTags leaves out urfave/cli's man-page and markdown generators.
