@@ -74,5 +74,6 @@ func (s *run) endDelay(args ...any) {
 	s.stopDelay()
 	s.signalStop(to)
 	waited := s.clock.Now().Sub(s.delayBegan).Round(time.Millisecond)
+	s.delayed = waited
 	s.log.Info("forward delay over, child signalled", append([]any{"pid", s.pid, "signal", heldName(to), "waited", waited}, args...)...)
 }

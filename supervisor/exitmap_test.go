@@ -77,6 +77,33 @@ func TestExitMap(t *testing.T) {
 	}
 }
 
+// TestForwardDelayReport: the stop report says how long the forward delay
+// held the child's stop signal: all of it, or until the child exited.
+func TestForwardDelayReport(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		child  fakeProc
+		events []event
+		want   time.Duration
+	}{
+		{"held for the whole delay", fakeProc{onTerm: "exit"}, []event{sigAt(10*sec, syscall.SIGTERM)}, 5 * sec},
+		{"the child exits during the delay", fakeProc{}, []event{sigAt(10*sec, syscall.SIGTERM), exits(12*sec, 0)}, 2 * sec},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, Config{StopTimeout: 30 * sec, KillMargin: 2 * sec, ForwardDelay: 5 * sec}, tc.child)
+			h.play(tc.events)
+			if got := h.runOut().Report.ForwardDelay; got != tc.want {
+				t.Errorf("report's forward delay %v, want %v; log:\n%s", got, tc.want, h.log.String())
+			}
+		})
+	}
+	h := newHarness(t, Config{StopTimeout: 30 * sec, KillMargin: 2 * sec}, fakeProc{onTerm: "exit"})
+	h.play([]event{sigAt(10*sec, syscall.SIGTERM)})
+	if got := h.runOut().Report.ForwardDelay; got != 0 {
+		t.Errorf("no --forward-delay: report's forward delay %v, want none", got)
+	}
+}
+
 func TestParseExitMap(t *testing.T) {
 	for _, tc := range []struct {
 		spec     string

@@ -50,8 +50,9 @@ type Report struct {
 	Left *time.Duration
 
 	StopTimeout, KillMargin time.Duration
-	// ForwardDelay is how long the first stop signal was held after the
-	// pre-stop hooks (--forward-delay); zero when none.
+	// ForwardDelay is how long the forward delay held the child's first
+	// stop signal (--forward-delay): until it went, a second stop signal
+	// cut the delay short, or the child exited. Zero when none was held.
 	ForwardDelay time.Duration
 }
 
@@ -116,6 +117,7 @@ func (s *run) report() Report {
 		Left:              s.left,
 		StopTimeout:       s.cfg.StopTimeout,
 		KillMargin:        s.cfg.KillMargin,
+		ForwardDelay:      s.delayed,
 		Hooks:             make([]HookReport, 0, len(s.preStop.results)+len(s.rebalance.results)),
 	}
 	if rep.Trigger == "" {

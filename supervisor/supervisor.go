@@ -336,6 +336,7 @@ type run struct {
 	delayC     <-chan time.Time
 	delayBegan time.Time
 	delayUntil time.Time
+	delayed    time.Duration // how long the delay held the signal, for the report
 
 	// What started the shutdown, for the hooks' environment and the report.
 	trigger   string // "SIGTERM", "spot-interruption", … ; "" until something does
@@ -700,6 +701,10 @@ func (s *run) onChildExit(e reaper.Exit) {
 		// the clock past it: the report says 0 then.
 		left := max(s.deadline.Sub(s.exitAt), 0)
 		s.left = &left
+	}
+	if s.delayTimer != nil {
+		// The child ended during the forward delay: it was held this long.
+		s.delayed = s.exitAt.Sub(s.delayBegan).Round(time.Millisecond)
 	}
 	s.heldStop = 0 // nobody left to get it
 	s.stopDelay()
