@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/spotinit/spotinit/hooks"
@@ -130,15 +131,19 @@ func (r *Report) add(s Severity, area, msg, fix string) {
 	r.Findings = append(r.Findings, Finding{Severity: s, Area: area, Message: msg, Fix: fix})
 }
 
-// Duration is a time.Duration that reads as Go writes it ("30s", "1.2ms"),
-// in JSON too.
+// Duration is a time.Duration that reads as Go writes it ("30s", "1.2ms")
+// in the text report, and in JSON is a number of seconds, as every duration
+// in spotinit's logs and stop report is (to the microsecond here: an IMDS
+// round trip takes well under a millisecond).
 type Duration time.Duration
 
 // String writes the duration as time.Duration does.
 func (d Duration) String() string { return time.Duration(d).String() }
 
-// MarshalJSON writes the duration as a string.
-func (d Duration) MarshalJSON() ([]byte, error) { return []byte(`"` + d.String() + `"`), nil }
+// MarshalJSON writes the duration as a number of seconds.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return strconv.AppendFloat(nil, time.Duration(d).Round(time.Microsecond).Seconds(), 'f', -1, 64), nil
+}
 
 // Run looks at everything cfg relies on and reports. It returns within a
 // few seconds however IMDS behaves (sooner when ctx ends; what was not

@@ -93,8 +93,8 @@ func TestWriteJSON(t *testing.T) {
 		Platform struct {
 			Name     string   `json:"name"`
 			Evidence []string `json:"evidence"`
-			Default  string   `json:"default_stop_timeout"`
-			Max      string   `json:"max_stop_timeout"`
+			Default  float64  `json:"default_stop_timeout"`
+			Max      float64  `json:"max_stop_timeout"`
 		} `json:"platform"`
 		Timing struct {
 			Stop, Margin, After string
@@ -114,14 +114,15 @@ func TestWriteJSON(t *testing.T) {
 	}
 	if doc.Version != JSONVersion || doc.OK || doc.Problems != 1 || doc.Warnings != 0 ||
 		doc.Role.PID != 4242 || doc.Role.Role != "subreaper" ||
-		doc.Platform.Name != "fargate" || doc.Platform.Default != "30s" || doc.Platform.Max != "2m0s" ||
+		doc.Platform.Name != "fargate" || doc.Platform.Default != 30 || doc.Platform.Max != 120 ||
 		doc.IMDS.Mode != "auto" || doc.IMDS.Probed || !strings.Contains(doc.IMDS.Decision, "Fargate") ||
 		doc.Hooks == nil || len(doc.Findings) != 1 || doc.Findings[0].Severity != Problem || doc.Findings[0].Area != "timing" {
 		t.Errorf("document %+v\n%s", doc, b.String())
 	}
 	var raw map[string]map[string]any
 	json.Unmarshal([]byte(b.String()), &raw)
-	if raw["timing"]["stop_timeout"] != "2m30s" || raw["timing"]["kill_after"] != "2m28s" {
+	// Durations are seconds, as in the logs and the stop report.
+	if raw["timing"]["stop_timeout"] != 150.0 || raw["timing"]["kill_after"] != 148.0 {
 		t.Errorf("timing %v", raw["timing"])
 	}
 }
