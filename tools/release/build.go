@@ -211,8 +211,7 @@ func (r *release) build() error {
 			arch: arch, version: r.version, commit: r.commit, created: r.epoch,
 			files: []layerFile{
 				{name: "spotinit", mode: 0o755, data: bin},
-				{name: "LICENSE", mode: 0o644, data: licence},
-				{name: noticesName, mode: 0o644, data: notices},
+				{name: "LICENSE", mode: 0o644, data: imageLicence(licence, notices)},
 			},
 		})
 		if err != nil {
@@ -231,10 +230,16 @@ func (r *release) build() error {
 	if err != nil {
 		return err
 	}
+	if !bytes.Contains(changelog, []byte("\n## ["+r.version+"]")) {
+		// Not an error: CI and rehearsals build versions that are never
+		// published. A real release renames [Unreleased] first
+		// (CONTRIBUTING.md, "Releasing").
+		logf("warning: CHANGELOG.md has no section \"## [%s]\"; the packages carry it as it is", r.version)
+	}
 	for _, arch := range arches {
 		d := debSpec{arch: arch, version: r.version, epoch: r.epoch,
 			binary: filepath.Join(stage, binName(r.version, arch)),
-			help:   help, licence: licence, notices: notices, changelog: changelog}
+			help:   help, notices: notices, changelog: changelog}
 		if err := d.build(filepath.Join(r.tmp, "deb-"+arch), filepath.Join(stage, debName(r.version, arch))); err != nil {
 			return fmt.Errorf("debian package %s: %w", arch, err)
 		}
@@ -319,7 +324,8 @@ func (r *release) goBuild(arch, out string) error {
 // from its own module in tools/sbom unless given. It reads the modules from
 // the binary's build information (its "bin" mode); -noserial and
 // -notimestamp keep it reproducible (a random serial number and the time of
-// the run would be all that differs between two runs).
+// the run would be all that differs between two runs). addBuildList then
+// adds the rest of go.mod's build list as excluded components (sbom.go).
 func (r *release) sboms(stage string) error {
 	if r.sbomTool == "" {
 		// Every SBOM records the generator's own hashes: it is built for
@@ -332,11 +338,18 @@ func (r *release) sboms(stage string) error {
 		}
 		r.sbomTool = path
 	}
+	mods, err := buildList(r.repo, r.goEnv(nil))
+	if err != nil {
+		return err
+	}
 	for _, arch := range arches {
 		bin := filepath.Join(stage, binName(r.version, arch))
 		out := filepath.Join(stage, sbomName(r.version, arch))
 		if _, err := output(stage, r.goEnv(nil), r.sbomTool, "bin", "-json", "-noserial", "-notimestamp",
 			"-version", "v"+r.version, "-output", out, bin); err != nil {
+			return err
+		}
+		if err := addBuildList(out, mods); err != nil {
 			return err
 		}
 		if err := os.Chmod(out, 0o644); err != nil {

@@ -25,7 +25,6 @@ type debSpec struct {
 	epoch         time.Time
 	binary        string // the release binary
 	help          string // spotinit --help
-	licence       []byte // LICENSE
 	notices       []byte // THIRD_PARTY_NOTICES
 	changelog     []byte // CHANGELOG.md
 }
@@ -60,15 +59,20 @@ func (d debSpec) build(dir, out string) error {
 	if err != nil {
 		return err
 	}
+	debianChangelog, err := gzipped(debChangelog(d.version, d.epoch))
+	if err != nil {
+		return err
+	}
 	files := []struct {
 		path string
 		mode os.FileMode
 		data []byte
 	}{
 		{"usr/bin/spotinit", 0o755, bin},
-		{"usr/share/doc/spotinit/copyright", 0o644, debCopyright(d.licence)},
+		{"usr/share/doc/spotinit/copyright", 0o644, debCopyright(d.epoch)},
 		{"usr/share/doc/spotinit/" + noticesName, 0o644, d.notices},
-		{"usr/share/doc/spotinit/changelog.gz", 0o644, changelog},
+		{"usr/share/doc/spotinit/changelog.gz", 0o644, debianChangelog},
+		{"usr/share/doc/spotinit/CHANGELOG.md.gz", 0o644, changelog},
 		{"usr/share/man/man1/spotinit.1.gz", 0o644, manpage},
 	}
 	if err := os.RemoveAll(dir); err != nil {
@@ -145,33 +149,56 @@ func (d debSpec) build(dir, out string) error {
 }
 
 // debCopyright is /usr/share/doc/spotinit/copyright in Debian's
-// machine-readable format, pointing to the notices of what is linked in.
-func debCopyright(licence []byte) []byte {
-	var b bytes.Buffer
-	b.WriteString(`Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+// machine-readable format. The Apache License's text is not repeated: every
+// Debian system has it in /usr/share/common-licenses; what is linked into
+// the binary is listed, with licences and notices, in THIRD_PARTY_NOTICES.
+func debCopyright(epoch time.Time) []byte {
+	years := "2026"
+	if y := epoch.UTC().Year(); y > 2026 {
+		years = fmt.Sprintf("2026-%d", y)
+	}
+	return []byte(`Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: spotinit
+Upstream-Contact: https://github.com/spotinit/spotinit/issues
 Source: https://github.com/spotinit/spotinit
 
 Files: *
-Copyright: The spotinit authors
+Copyright: ` + years + ` The spotinit authors
 License: Apache-2.0
 Comment: /usr/bin/spotinit is statically linked with the Go standard library
  and runtime and with the Go modules listed, with their licences and notices,
  in /usr/share/doc/spotinit/` + noticesName + `.
 
 License: Apache-2.0
- On Debian systems, the full text of the Apache License, Version 2.0 can be
- found in /usr/share/common-licenses/Apache-2.0. It follows.
+ Licensed under the Apache License, Version 2.0 (the "License"); you may not
+ use this file except in compliance with the License. You may obtain a copy
+ of the License at
  .
+ http://www.apache.org/licenses/LICENSE-2.0
+ .
+ Unless required by applicable law or agreed to in writing, software
+ distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+ WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+ License for the specific language governing permissions and limitations
+ under the License.
+ .
+ On Debian systems, the full text of the Apache License, Version 2.0 can be
+ found in "/usr/share/common-licenses/Apache-2.0".
 `)
-	for _, line := range strings.Split(strings.TrimRight(string(licence), "\n"), "\n") {
-		if strings.TrimSpace(line) == "" {
-			b.WriteString(" .\n")
-			continue
-		}
-		b.WriteString(" " + line + "\n")
-	}
-	return b.Bytes()
+}
+
+// debChangelog is the package's changelog.gz in Debian's format: the
+// package is native (its version has no Debian revision), so that is where
+// dpkg and apt look. It points to the project's own CHANGELOG.md, which the
+// package carries beside it.
+func debChangelog(version string, epoch time.Time) []byte {
+	return fmt.Appendf(nil, `spotinit (%s) unstable; urgency=medium
+
+  * spotinit %s. What changed is in
+    /usr/share/doc/spotinit/CHANGELOG.md.gz.
+
+ -- %s  %s
+`, debVersion(version), version, debMaintainer, epoch.UTC().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
 }
 
 // manPage is spotinit(1): a short description and the --help text.

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -19,9 +20,32 @@ const (
 	mediaLayer    = "application/vnd.oci.image.layer.v1.tar+gzip"
 )
 
-// imageRepo is the repository name of the release image: docker load tags
-// it spotinit:VERSION.
+// imageRepo is the repository name of the release image. docker load tags
+// each architecture's image spotinit:VERSION and spotinit:VERSION-ARCH: the
+// first is the one the README's COPY --from line names, and follows the
+// tarball loaded last; the second always names one architecture, for builds
+// of another architecture than the machine's and for machines that load
+// both.
 const imageRepo = "spotinit"
+
+// imageTags are the tags of the image of arch, as docker load applies them.
+func imageTags(version, arch string) []string {
+	return []string{imageRepo + ":" + version, imageRepo + ":" + version + "-" + arch}
+}
+
+// imageLicence is the image's /LICENSE: spotinit's licence, then the
+// licences and notices of what is linked into the binary, so that the image
+// holds /spotinit and one licence file, and nothing else.
+func imageLicence(licence, notices []byte) []byte {
+	var b bytes.Buffer
+	b.Write(licence)
+	if !bytes.HasSuffix(licence, []byte("\n")) {
+		b.WriteByte('\n')
+	}
+	b.WriteString("\n" + strings.Repeat("=", 78) + "\n" + noticesName + "\n\n")
+	b.Write(notices)
+	return b.Bytes()
+}
 
 // imageSpec is one release image: a single layer of files at the root of a
 // FROM-scratch image for one architecture.
@@ -124,7 +148,7 @@ func buildImage(s imageSpec) ([]byte, error) {
 		Config: containerConfig{Entrypoint: []string{"/spotinit"}, Cmd: []string{"--version"}, Labels: labels},
 		RootFS: rootFS{Type: "layers", DiffIDs: []string{diffID}},
 		History: []history{{Created: created,
-			CreatedBy: "spotinit release " + s.version + ": /spotinit, /LICENSE, /" + noticesName}},
+			CreatedBy: "spotinit release " + s.version + ": /spotinit, /LICENSE"}},
 	})
 	if err != nil {
 		return nil, err
@@ -141,21 +165,27 @@ func buildImage(s imageSpec) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	manDesc := blobDescriptor(mediaManifest, man)
-	manDesc.Platform = &plat
-	// containerd (and docker with its image store) names the image after
-	// io.containerd.image.name; OCI tools after ref.name.
-	manDesc.Annotations = map[string]string{
-		"io.containerd.image.name":          "docker.io/library/" + imageRepo + ":" + s.version,
-		"org.opencontainers.image.ref.name": s.version,
+	// The index names the one manifest once per tag: containerd (and docker
+	// with its image store) names the image after io.containerd.image.name,
+	// OCI tools after ref.name.
+	var named []descriptor
+	for _, tag := range imageTags(s.version, s.arch) {
+		d := blobDescriptor(mediaManifest, man)
+		d.Platform = &plat
+		d.Annotations = map[string]string{
+			"io.containerd.image.name":          "docker.io/library/" + tag,
+			"org.opencontainers.image.ref.name": strings.TrimPrefix(tag, imageRepo+":"),
+		}
+		named = append(named, d)
 	}
-	idx, err := json.Marshal(index{SchemaVersion: 2, MediaType: mediaIndex, Manifests: []descriptor{manDesc}})
+	manDesc := named[0]
+	idx, err := json.Marshal(index{SchemaVersion: 2, MediaType: mediaIndex, Manifests: named})
 	if err != nil {
 		return nil, err
 	}
 	dm, err := json.Marshal([]dockerManifest{{
 		Config:   blobPath(cfgDesc.Digest),
-		RepoTags: []string{imageRepo + ":" + s.version},
+		RepoTags: imageTags(s.version, s.arch),
 		Layers:   []string{blobPath(layerDesc.Digest)},
 	}})
 	if err != nil {

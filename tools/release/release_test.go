@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -92,8 +93,7 @@ func testImage(t *testing.T, version, arch string, created time.Time) (image, bi
 	img, err := buildImage(imageSpec{arch: arch, version: version, commit: "0123abcd", created: created,
 		files: []layerFile{
 			{name: "spotinit", mode: 0o755, data: binData},
-			{name: noticesName, mode: 0o644, data: []byte("notices\n")},
-			{name: "LICENSE", mode: 0o644, data: []byte("licence\n")},
+			{name: "LICENSE", mode: 0o644, data: imageLicence([]byte("licence\n"), []byte("notices\n"))},
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -172,11 +172,68 @@ func TestManPage(t *testing.T) {
 }
 
 func TestDebCopyright(t *testing.T) {
-	c := string(debCopyright([]byte("\n   Apache License\n\n   text\n")))
+	c := string(debCopyright(time.Unix(1796394283, 0)))
 	for _, want := range []string{"Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n",
-		"\nLicense: Apache-2.0\n On Debian systems", "\n .\n    Apache License\n .\n    text\n"} {
+		"\nCopyright: 2026 The spotinit authors\n", "\nLicense: Apache-2.0\n Licensed under",
+		` found in "/usr/share/common-licenses/Apache-2.0".` + "\n"} {
 		if !strings.Contains(c, want) {
 			t.Errorf("copyright lacks %q:\n%s", want, c)
 		}
+	}
+	if c := string(debCopyright(time.Date(2028, 1, 1, 0, 0, 0, 0, time.UTC))); !strings.Contains(c, "\nCopyright: 2026-2028 ") {
+		t.Errorf("a 2028 release's copyright:\n%s", c)
+	}
+}
+
+func TestDebChangelog(t *testing.T) {
+	c := string(debChangelog("1.2.3-rc.1", time.Unix(1796394283, 0)))
+	for _, want := range []string{"spotinit (1.2.3~rc.1) unstable; urgency=medium\n\n",
+		"\n -- " + debMaintainer + "  Fri, 04 Dec 2026 14:24:43 +0000\n"} {
+		if !strings.Contains(c, want) {
+			t.Errorf("changelog lacks %q:\n%s", want, c)
+		}
+	}
+}
+
+// TestSBOMBuildList checks that addBuildList keeps the linked modules as
+// they are and adds the rest of the build list as excluded components, and
+// that verifySBOM holds an SBOM to both lists.
+func TestSBOMBuildList(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sbom.json")
+	linked := buildModule{"golang.org/x/sys", "v0.50.0"}
+	doc := `{"bomFormat":"CycloneDX","specVersion":"1.6","components":[` +
+		`{"bom-ref":"` + modulePURL(linked) + `","type":"library","name":"golang.org/x/sys","version":"v0.50.0","scope":"required","purl":"` + modulePURL(linked) + `"}]}`
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mods := []buildModule{{"github.com/creack/pty", "v1.1.24"}, linked}
+	if err := addBuildList(path, mods); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bom cdxBOM
+	if err := json.Unmarshal(b, &bom); err != nil {
+		t.Fatal(err)
+	}
+	want := []cdxComponent{
+		{Name: "github.com/creack/pty", Version: "v1.1.24", PURL: "pkg:golang/github.com/creack/pty@v1.1.24?type=module", Scope: "excluded"},
+		{Name: "golang.org/x/sys", Version: "v0.50.0", PURL: modulePURL(linked), Scope: "required"},
+	}
+	if !slices.Equal(bom.Components, want) || bom.BOMFormat != "CycloneDX" {
+		t.Errorf("components %+v, want %+v", bom.Components, want)
+	}
+	again := filepath.Join(dir, "again.json")
+	if err := os.WriteFile(again, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := addBuildList(again, mods); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := os.ReadFile(again); !bytes.Equal(b, c) {
+		t.Error("two runs of addBuildList differ")
 	}
 }

@@ -34,13 +34,18 @@ func cmdVerify(args []string) error {
 	}
 	// The image's /LICENSE is compared with the repository's when verify
 	// runs in a checkout, as make runs it.
+	// So is every SBOM with go.mod's build list.
 	var licence []byte
+	var mods []buildModule
 	if root, err := repoRoot(); err == nil {
 		if licence, err = os.ReadFile(filepath.Join(root, "LICENSE")); err != nil {
 			return err
 		}
+		if mods, err = buildList(root, withEnv(os.Environ(), "GOFLAGS=-mod=readonly", "GOWORK=off")); err != nil {
+			return err
+		}
 	}
-	if err := verify(*dir, *version, licence); err != nil {
+	if err := verify(*dir, *version, licence, mods); err != nil {
 		return err
 	}
 	logf("verified %s: %d artefacts and %s", *dir, len(artefacts(*version)), sumsName)
@@ -49,8 +54,9 @@ func cmdVerify(args []string) error {
 
 // verify checks everything a release directory must hold; the first problem
 // found is the error.
-// licence, when not nil, is what the images' /LICENSE must hold.
-func verify(dir, version string, licence []byte) error {
+// licence, when not nil, is what the images' /LICENSE must begin with;
+// mods, when not nil, is the build list every SBOM must list.
+func verify(dir, version string, licence []byte, mods []buildModule) error {
 	if err := verifySums(dir, version); err != nil {
 		return err
 	}
@@ -59,7 +65,7 @@ func verify(dir, version string, licence []byte) error {
 		if err := verifyBinary(bin, arch, version); err != nil {
 			return err
 		}
-		if err := verifySBOM(filepath.Join(dir, sbomName(version, arch)), bin, version); err != nil {
+		if err := verifySBOM(filepath.Join(dir, sbomName(version, arch)), bin, version, mods); err != nil {
 			return err
 		}
 		if err := verifyImage(filepath.Join(dir, imageName(version, arch)), bin, arch, version, licence); err != nil {
@@ -217,12 +223,14 @@ type cdxComponent struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
 	PURL    string `json:"purl"`
+	Scope   string `json:"scope"`
 }
 
 // verifySBOM checks that the SBOM describes bin (its SHA-256 and the
-// release's version) and lists exactly the modules linked into it: every
-// module of the binary's build list, and nothing else.
-func verifySBOM(path, bin, version string) error {
+// release's version), that its required components are exactly the modules
+// linked into bin, and that every other component is excluded; with mods,
+// that it lists every module of that build list too.
+func verifySBOM(path, bin, version string, mods []buildModule) error {
 	name := filepath.Base(path)
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -254,27 +262,40 @@ func verifySBOM(path, bin, version string) error {
 	if !hashed {
 		return fmt.Errorf("%s: no SHA-256 of the binary", name)
 	}
-	mods, _, err := linkedModules(bin)
+	linked, _, err := linkedModules(bin)
 	if err != nil {
 		return err
 	}
-	if len(mods) == 0 {
+	if len(linked) == 0 {
 		return fmt.Errorf("%s: no modules in the build information", filepath.Base(bin))
 	}
 	var want, got []string
-	for _, m := range mods {
+	for _, m := range linked {
 		want = append(want, m.Path+"@"+m.Version)
 	}
+	all := map[string]bool{}
 	for _, c := range bom.Components {
-		got = append(got, c.Name+"@"+c.Version)
+		all[c.Name+"@"+c.Version] = true
 		if !strings.HasPrefix(c.PURL, "pkg:golang/"+c.Name+"@"+c.Version) {
 			return fmt.Errorf("%s: component %s@%s has purl %q", name, c.Name, c.Version, c.PURL)
+		}
+		switch c.Scope {
+		case "", "required":
+			got = append(got, c.Name+"@"+c.Version)
+		case "excluded":
+		default:
+			return fmt.Errorf("%s: component %s@%s has scope %q, want required or excluded", name, c.Name, c.Version, c.Scope)
 		}
 	}
 	sort.Strings(want)
 	sort.Strings(got)
 	if !slices.Equal(got, want) {
-		return fmt.Errorf("%s lists modules %q; %s links %q", name, got, filepath.Base(bin), want)
+		return fmt.Errorf("%s lists as required %q; %s links %q", name, got, filepath.Base(bin), want)
+	}
+	for _, m := range mods {
+		if !all[m.Path+"@"+m.Version] {
+			return fmt.Errorf("%s does not list %s@%s of go.mod's build list", name, m.Path, m.Version)
+		}
 	}
 	return nil
 }
@@ -282,7 +303,7 @@ func verifySBOM(path, bin, version string) error {
 // verifyImage checks the image tarball: docker load's manifest.json and the
 // OCI index name the same blobs, every blob has the digest and size its
 // descriptors say, the config's diff ID is the layer's, and the layer holds
-// exactly the binary, the licence and the notices.
+// exactly the binary and the licence, which carries the notices.
 func verifyImage(path, bin, arch, version string, licence []byte) error {
 	name := filepath.Base(path)
 	fail := func(format string, args ...any) error {
@@ -304,19 +325,24 @@ func verifyImage(path, bin, arch, version string, licence []byte) error {
 	if err := json.Unmarshal(files["manifest.json"], &dms); err != nil {
 		return fail("manifest.json: %v", err)
 	}
-	if len(dms) != 1 || !slices.Equal(dms[0].RepoTags, []string{imageRepo + ":" + version}) || len(dms[0].Layers) != 1 {
-		return fail("manifest.json is %s, want one image tagged %s:%s with one layer", files["manifest.json"], imageRepo, version)
+	tags := imageTags(version, arch)
+	if len(dms) != 1 || !slices.Equal(dms[0].RepoTags, tags) || len(dms[0].Layers) != 1 {
+		return fail("manifest.json is %s, want one image tagged %s with one layer", files["manifest.json"], strings.Join(tags, " and "))
 	}
 	var idx index
 	if err := json.Unmarshal(files["index.json"], &idx); err != nil {
 		return fail("index.json: %v", err)
 	}
-	if len(idx.Manifests) != 1 {
-		return fail("index.json lists %d manifests, want 1", len(idx.Manifests))
+	if len(idx.Manifests) != len(tags) {
+		return fail("index.json lists %d manifests, want one per tag (%d)", len(idx.Manifests), len(tags))
 	}
 	md := idx.Manifests[0]
-	if md.Annotations["org.opencontainers.image.ref.name"] != version || md.Platform == nil || *md.Platform != platformOf(arch) {
-		return fail("index.json's manifest: %+v", md)
+	for i, d := range idx.Manifests {
+		if d.Digest != md.Digest || d.Platform == nil || *d.Platform != platformOf(arch) ||
+			"docker.io/library/"+tags[i] != d.Annotations["io.containerd.image.name"] ||
+			imageRepo+":"+d.Annotations["org.opencontainers.image.ref.name"] != tags[i] {
+			return fail("index.json's manifest %d: %+v, want %s for %s", i, d, tags[i], arch)
+		}
 	}
 	blob := func(d descriptor) ([]byte, error) {
 		b, ok := files[blobPath(d.Digest)]
@@ -371,7 +397,7 @@ func verifyImage(path, bin, arch, version string, licence []byte) error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	if want := []string{"LICENSE", noticesName, "spotinit"}; !slices.Equal(names, want) {
+	if want := []string{"LICENSE", "spotinit"}; !slices.Equal(names, want) {
 		return fail("layer holds %q, want %q", names, want)
 	}
 	binary, err := os.ReadFile(bin)
@@ -381,8 +407,11 @@ func verifyImage(path, bin, arch, version string, licence []byte) error {
 	if !bytes.Equal(layer["spotinit"], binary) {
 		return fail("/spotinit is not %s", filepath.Base(bin))
 	}
-	if licence != nil && !bytes.Equal(layer["LICENSE"], licence) {
-		return fail("/LICENSE is not the repository's LICENSE")
+	if licence != nil && !bytes.HasPrefix(layer["LICENSE"], licence) {
+		return fail("/LICENSE does not begin with the repository's LICENSE")
+	}
+	if !bytes.Contains(layer["LICENSE"], []byte("\n"+noticesName+"\n")) {
+		return fail("/LICENSE lacks the third-party notices")
 	}
 	return nil
 }
