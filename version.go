@@ -60,8 +60,12 @@ func describe(stampedVersion, stampedCommit string, bi *debug.BuildInfo, stub bo
 	if bi.GoVersion != "" {
 		d.goVer = bi.GoVersion
 	}
-	// go install module@v1.2.3 records v1.2.3; a build inside a checkout
-	// records "(devel)", or nothing with -buildvcs=false.
+	// go install module@v1.2.3 records v1.2.3. A build inside a git
+	// checkout records the version Go derives from it (Go 1.24 and later):
+	// v1.2.3 on a clean checkout of that tag, else a pseudo-version such as
+	// v0.0.0-20261204172053-602fade908ba, with "+dirty" for a modified tree;
+	// without VCS information (-buildvcs=false, a copy of the source) it
+	// records "(devel)".
 	if v := bi.Main.Version; d.version == "" && v != "" && v != "(devel)" {
 		d.version = strings.TrimPrefix(v, "v") // "1.2.3", as release builds say it
 	}

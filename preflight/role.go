@@ -57,7 +57,7 @@ func checkRole(cfg *Config, r *Report) RoleReport {
 	why := err.Error()
 	switch {
 	case errors.Is(err, syscall.EINVAL):
-		why = "the kernel does not support PR_SET_CHILD_SUBREAPER (before Linux 3.4)"
+		why = "prctl(PR_SET_CHILD_SUBREAPER) is not supported here: EINVAL (a kernel before Linux 3.4, or an emulator such as qemu-user)"
 	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EACCES), errors.Is(err, syscall.ENOSYS):
 		why = "a seccomp profile or sandbox refuses prctl(PR_SET_CHILD_SUBREAPER): " + why
 	}
