@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # check.sh: proves that releases are reproducible and work where users put
 # them (make release-check; the last stage of test.sh). As root, on Debian
-# with git, make, dpkg-deb, debootstrap, qemu-user-static and docker.io
+# with git, make, dpkg-deb, debootstrap, lintian, qemu-user-static and docker.io
 # (.ci/run installs them); anything missing fails the check, nothing is
 # skipped.
 #
@@ -11,7 +11,7 @@
 #     SHA256SUMS with sha256sum -c. (make release has already run
 #     `tools/release verify`: static, stripped binaries stamped with the
 #     version; SBOMs listing exactly the modules linked in; images and .debs
-#     holding the binary.)
+#     holding the binary.) lintian checks both .debs.
 #  3. Runs the arm64 binary's smoke test under qemu-aarch64-static, and the
 #     amd64 one natively: --version, no arguments -> 125, a child named -h
 #     -> 127, a child's exit status passed through.
@@ -80,11 +80,11 @@ step() {
 
 need_tools() {
 	local missing=()
-	for tool in git make dpkg-deb debootstrap qemu-aarch64-static dockerd docker sha256sum cmp apt-get go; do
+	for tool in git make dpkg-deb debootstrap lintian qemu-aarch64-static dockerd docker sha256sum cmp apt-get go; do
 		command -v "$tool" >/dev/null || missing+=("$tool")
 	done
 	if [[ ${#missing[@]} -gt 0 ]]; then
-		echo "missing: ${missing[*]} (apt-get install git make debootstrap qemu-user-static docker.io)"
+		echo "missing: ${missing[*]} (apt-get install git make debootstrap lintian qemu-user-static docker.io)"
 		return 1
 	fi
 	if [[ $(id -u) != 0 ]]; then
@@ -186,6 +186,18 @@ smoke() {
 	echo "  no arguments -> 125, a child named -h -> 127, a child's exit 7 -> 7"
 }
 
+# debs_lint: Debian's package checker on both packages; an error or a
+# warning fails the step (the package overrides the one tag it earns on
+# purpose, statically-linked-binary).
+debs_lint() {
+	local deb
+	for deb in "$a"/dist/*.deb; do
+		echo "  lintian $(basename "$deb")"
+		lintian --fail-on error,warning --allow-root "$deb" 2>&1 | sed 's/^/    /'
+		[[ ${PIPESTATUS[0]} == 0 ]] || return 1
+	done
+}
+
 # plain_builds: what --version says of a plain go build (no stub, no stamp,
 # -buildvcs=false as CI sets it) and of go install module@version.
 plain_builds() {
@@ -244,6 +256,7 @@ step "make release in $a" release "$a"
 step "make release in $b" release "$b"
 step "the two releases are byte-identical" compare
 step "sha256sum -c SHA256SUMS" sums
+step "lintian on the .debs" debs_lint
 step "amd64 smoke test" smoke "$a/dist/spotinit_${version}_linux_amd64"
 step "arm64 smoke test under qemu-aarch64-static" smoke "$a/dist/spotinit_${version}_linux_arm64" qemu-aarch64-static
 step "--version of a plain go build and of go install" plain_builds

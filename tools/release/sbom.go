@@ -91,7 +91,11 @@ func addBuildList(path string, mods []buildModule) error {
 		})
 	}
 	sort.SliceStable(comps, func(i, j int) bool {
-		return fmt.Sprint(comps[i]["name"], "@", comps[i]["version"]) < fmt.Sprint(comps[j]["name"], "@", comps[j]["version"])
+		ni, nj := fmt.Sprint(comps[i]["name"]), fmt.Sprint(comps[j]["name"])
+		if ni != nj {
+			return ni < nj
+		}
+		return fmt.Sprint(comps[i]["version"]) < fmt.Sprint(comps[j]["version"])
 	})
 	if doc["components"], err = json.Marshal(comps); err != nil {
 		return err
