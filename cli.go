@@ -90,7 +90,7 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "log-format", EnvVars: env("log-format"), Value: "text",
 			Usage: "log format on stderr: text or json"},
 		&cli.StringFlag{Name: "log-level", EnvVars: env("log-level"), Value: "info",
-			Usage: "log level: debug, info, warn or error"},
+			Usage: "log level: debug, info, warn or error; debug adds a line per forwarded signal, per reaped orphan (tini -w) and per IMDS request"},
 		// No environment variable: a SPOTINIT_CHECK left in an image or a
 		// task definition would replace the app with a diagnosis for good.
 		&cli.BoolFlag{Name: "check",
@@ -102,7 +102,7 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "imds-endpoint", EnvVars: env("imds-endpoint"),
 			Usage: "IMDS base `URL` (default: AWS_EC2_METADATA_SERVICE_ENDPOINT, else http://169.254.169.254)"},
 		&cli.StringFlag{Name: "imds-poll-interval", EnvVars: env("imds-poll-interval"), Value: "2s",
-			Usage: "how often to check spot/instance-action (`D`, ±10% jitter)"},
+			Usage: "how often to check spot/instance-action (`D`, ±10% jitter); on a 401 a new token is fetched at once, on a 429 or 5xx the reads back off with jitter but never leave more than 10s between two, and each fault is logged once"},
 		&cli.StringFlag{Name: "notices", EnvVars: env("notices"), Value: "spot,asg",
 			Usage: "notices to act on, comma-separated: spot, asg, rebalance, scheduled; when not given, --on-rebalance, --scheduled-reboot, --scheduled-lead and --simulate-notice add the ones they need"},
 		&cli.StringFlag{Name: "hibernate", EnvVars: env("hibernate"), Value: "hooks",

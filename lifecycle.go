@@ -67,12 +67,22 @@ func exitMapOption(o option) (map[int]int, error) {
 }
 
 // parseChildDeathSignal parses --child-death-signal: a signal name or
-// number, or 0 for none.
+// number, or 0 for none. The stop signals (SIGSTOP, SIGTSTP, SIGTTIN,
+// SIGTTOU) are refused: sent once spotinit is gone, they would freeze the
+// app with nobody left to continue it, the opposite of ending it.
 func parseChildDeathSignal(s string) (syscall.Signal, error) {
 	if strings.TrimSpace(s) == "0" {
 		return 0, nil
 	}
-	return supervisor.ParseSignal(s)
+	sig, err := supervisor.ParseSignal(s)
+	if err != nil {
+		return 0, err
+	}
+	switch sig {
+	case syscall.SIGSTOP, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU:
+		return 0, fmt.Errorf("%s would freeze the app once spotinit is gone, with nobody left to continue it: want TERM, KILL or a signal the app ends on, or 0 for none", supervisor.SignalName(sig))
+	}
+	return sig, nil
 }
 
 // parseParentDeathSignal parses --parent-death-signal: SIGKILL, or one of

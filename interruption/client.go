@@ -171,6 +171,7 @@ type callTrace struct {
 	status   int    // of the last response; 0 when none
 	err      error  // the transport error of the last request
 	tooLarge bool
+	whole    bool // the last response's body was read to its end
 }
 
 type traceKey struct{}
@@ -209,6 +210,7 @@ func (t *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		return resp, err
 	}
 	tr.status = resp.StatusCode
+	tr.whole = false
 	resp.Body = &limitedBody{rc: resp.Body, left: maxBody, tr: tr}
 	return resp, nil
 }
@@ -251,6 +253,11 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 		return n, errBodyTooLarge
 	}
 	b.left -= int64(n)
+	if err == io.EOF {
+		b.tr.mu.Lock()
+		b.tr.whole = true
+		b.tr.mu.Unlock()
+	}
 	return n, err
 }
 
@@ -269,6 +276,7 @@ const (
 	failServer        = "server-error"     // 5xx
 	failStatus        = "http-status"      // another unexpected status
 	failTooLarge      = "response-too-large"
+	failUnusable      = "unusable-answer" // a whole 2xx answer the SDK refused
 	failOther         = "other"
 )
 
@@ -307,6 +315,8 @@ func (e *fetchError) detail() string {
 	switch {
 	case e.status >= 300:
 		return fmt.Sprintf("http %d", e.status)
+	case e.class == failUnusable:
+		return fmt.Sprintf("http %d, but %s", e.status, truncate(innermost(e.err).Error(), 120))
 	case e.status != 0 && e.class == failTimeout:
 		return fmt.Sprintf("http %d, body not whole within %v", e.status, e.timeout)
 	case e.status != 0:
@@ -332,14 +342,18 @@ func (e *fetchError) detail() string {
 		return fmt.Sprintf("no answer within %v", e.timeout)
 	}
 	// Nothing on the wire to name: the innermost cause, bounded.
-	err := e.err
+	return truncate(innermost(e.err).Error(), 120)
+}
+
+// innermost is the last error of err's chain; a stand-in when err is nil.
+func innermost(err error) error {
+	if err == nil {
+		return errors.New("unknown error")
+	}
 	for u := errors.Unwrap(err); u != nil; u = errors.Unwrap(err) {
 		err = u
 	}
-	if err == nil {
-		return "unknown error"
-	}
-	return truncate(err.Error(), 120)
+	return err
 }
 
 // hint says what to change for a failure class, or "". Hints are short:
@@ -354,6 +368,8 @@ func hint(class string) string {
 		return "no IMDS here (not on EC2?): set --imds off, or --imds-endpoint"
 	case failTokenRejected:
 		return "the endpoint does not serve IMDSv2 tokens"
+	case failUnusable:
+		return "the endpoint does not answer as IMDS does: check --imds-endpoint"
 	case failThrottled:
 		return "every process polling IMDS shares its rate limit: raise --imds-poll-interval"
 	}
@@ -369,6 +385,10 @@ func classify(err error, tr *callTrace, timeout time.Duration) *fetchError {
 	switch {
 	case tr.tooLarge:
 		fe.class = failTooLarge
+	case tr.status >= 200 && tr.status < 300 && tr.whole:
+		// A whole answer the SDK could not use: a token without its
+		// lifetime header, say. Nothing on the wire went wrong.
+		fe.class = failUnusable
 	case tr.status >= 200 && tr.status < 300:
 		// The answer began, but its body never came whole: it was too
 		// slow (a drip), or the connection broke.

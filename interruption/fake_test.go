@@ -55,6 +55,7 @@ type fakeIMDS struct {
 	valid       map[string]bool
 	seq         int
 	tokenTTL    string // the TTL header of token answers; "" means 21600
+	noTTL       bool   // token answers lack the TTL header
 	tokenStatus int    // when set, PUT answers this status
 	hangPut     bool   // PUT hangs
 	routes      map[string]route
@@ -194,7 +195,9 @@ func (f *fakeIMDS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if ttl == "" {
 			ttl = "21600"
 		}
-		w.Header().Set("X-Aws-Ec2-Metadata-Token-Ttl-Seconds", ttl)
+		if !f.noTTL {
+			w.Header().Set("X-Aws-Ec2-Metadata-Token-Ttl-Seconds", ttl)
+		}
 		fmt.Fprint(w, tok)
 		return
 	}

@@ -282,6 +282,28 @@ func TestHungTokenRequest(t *testing.T) {
 	}
 }
 
+// TestTokenWithoutTTL: a whole token answer without its lifetime header
+// is one the SDK refuses. The warning says so, not that the connection
+// broke, and the watcher keeps going: once the header comes, it reads.
+func TestTokenWithoutTTL(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	lr := newRecorder(t)
+	f.update(func(f *fakeIMDS) { f.noTTL = true })
+	ch := start(t, testConfig(f, lr, Spot))
+	w := lr.await(t, slog.LevelWarn, "imds request failed", 1)[0]
+	if w.attrs["class"] != failUnusable || !strings.Contains(w.attrs["error"], "http 200, but") ||
+		!strings.Contains(w.attrs["hint"], "--imds-endpoint") {
+		t.Errorf("warning = %s", w.text)
+	}
+	deadline := time.Now().Add(time.Minute).UTC().Truncate(time.Second)
+	f.set(pathSpot, static(200, spotBody("terminate", deadline)))
+	f.update(func(f *fakeIMDS) { f.noTTL = false })
+	if n := recv(t, ch); !n.Deadline.Equal(deadline) {
+		t.Errorf("notice = %+v", n)
+	}
+}
+
 // TestHungGet: a GET that never answers is cut off by the default timeout
 // of 1s, and the next poll still works.
 func TestHungGet(t *testing.T) {
@@ -902,6 +924,7 @@ func TestClassify(t *testing.T) {
 		{"get reset", &callTrace{requests: 2, method: "GET", gotConn: true, err: syscall.ECONNRESET}, failReset},
 		{"put closed", &callTrace{requests: 1, method: "PUT", gotConn: true, err: io.EOF}, failReset},
 		{"body cut", &callTrace{requests: 2, method: "GET", gotConn: true, status: 200}, failReset},
+		{"put 200 unusable", &callTrace{requests: 1, method: "PUT", gotConn: true, status: 200, whole: true}, failUnusable},
 		{"too large", &callTrace{requests: 2, method: "GET", gotConn: true, status: 200, tooLarge: true}, failTooLarge},
 		{"nothing sent", &callTrace{}, failOther},
 	} {

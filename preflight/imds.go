@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,6 +22,7 @@ const (
 	defaultEndpoint = "http://169.254.169.254"
 	endpointEnv     = "AWS_EC2_METADATA_SERVICE_ENDPOINT"
 	tokenPath       = "/latest/api/token"
+	tokenTTLHeader  = "X-aws-ec2-metadata-token-ttl-seconds"
 	metaPrefix      = "/latest/meta-data/"
 	// maxBody bounds what the check reads of one answer (the watcher's
 	// limit too); the notices are a few hundred bytes.
@@ -83,7 +85,8 @@ type Probe struct {
 	Error string `json:"error,omitempty"`
 
 	body []byte
-	hung bool // connected, sent, and no answer in time
+	ttl  string // the X-aws-ec2-metadata-token-ttl-seconds header of the answer
+	hung bool   // connected, sent, and no answer in time
 }
 
 // PathProbe is the read of one metadata path.
@@ -205,6 +208,7 @@ func (c *client) do(ctx context.Context, method, path string, hdr map[string]str
 	answered := err == nil // the status line and headers came
 	if answered {
 		p.Status = resp.StatusCode
+		p.ttl = resp.Header.Get(tokenTTLHeader)
 		p.body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody))
 		resp.Body.Close()
 	}
@@ -276,7 +280,7 @@ func probeIMDS(ctx context.Context, cfg *Config, r *Report, ir *IMDSReport) {
 	c, closeIdle := newClient(cfg, ir.Endpoint)
 	defer closeIdle()
 	tok := c.do(ctx, http.MethodPut, tokenPath, map[string]string{
-		"X-aws-ec2-metadata-token-ttl-seconds": "60",
+		tokenTTLHeader: "60",
 	})
 	ir.Token = &tok
 	if !tokenOK(cfg, r, ir, &tok) {
@@ -341,6 +345,14 @@ func tokenOK(cfg *Config, r *Report, ir *IMDSReport, tok *Probe) bool {
 			"point --imds-endpoint at the instance's IMDS (http://169.254.169.254)")
 		ir.Decision = "not usable: no token"
 		return false
+	case tok.Status == http.StatusOK && !validTTL(tok.ttl):
+		// The SDK reads the token's lifetime from this header and refuses
+		// a token without it: the watcher would ask for a token at every
+		// poll and never read a path.
+		r.add(Problem, "imds", fmt.Sprintf("%s answered the token request without a valid %s header (%q): the watcher cannot use the token, and every read would fail", ep, tokenTTLHeader, tok.ttl),
+			"point --imds-endpoint at the instance's IMDS (http://169.254.169.254), or at a fake that answers as IMDS does")
+		ir.Decision = "not usable: the token answer has no lifetime"
+		return false
 	case tok.Status == http.StatusOK:
 		slow(r, "the token request", tok)
 		return true
@@ -391,6 +403,13 @@ func tokenOK(cfg *Config, r *Report, ir *IMDSReport, tok *Probe) bool {
 	}
 }
 
+// validTTL reports whether a token answer's lifetime header is what the
+// SDK accepts: a whole number of seconds.
+func validTTL(v string) bool {
+	_, err := strconv.ParseInt(v, 10, 64)
+	return err == nil
+}
+
 // hopLimitFix is the one-line fix for the hop-limit trap where the
 // container runs.
 func hopLimitFix(platform string) string {
@@ -400,8 +419,15 @@ func hopLimitFix(platform string) string {
 		return "in bridge network mode set the instance's hop limit to 2 (launch template: MetadataOptions HttpPutResponseHopLimit 2; running instance: " + cmd + "), or use awsvpc or host network mode"
 	case PlatformKubernetes:
 		return "set HttpPutResponseHopLimit 2 in the node group's launch template (Karpenter: EC2NodeClass spec.metadataOptions.httpPutResponseHopLimit: 2, its default is 1); EKS security guidance keeps 1 so pods cannot reach the node's credentials: to keep it, set --imds off and let aws-node-termination-handler or Karpenter drain the node"
-	default:
+	case PlatformFargate:
+		// Fargate has no IMDS: whatever hangs here is not the task's.
+		return "Fargate has no IMDS, and Fargate Spot's two-minute warning is the SIGTERM itself: set --imds off (or leave --imds auto, which skips IMDS on Fargate)"
+	case PlatformDocker, PlatformPodman:
 		return "run the container with --network host, or set the instance's hop limit to 2 (" + cmd + ")"
+	default:
+		// Where the platform is not known, every way out: the hop limit
+		// fixes all of them.
+		return "set the instance's hop limit to 2 (" + cmd + "; launch template: MetadataOptions HttpPutResponseHopLimit 2), or give the container the host's network (docker run --network host, ECS host or awsvpc mode, Kubernetes hostNetwork: true); on EKS, where security guidance keeps 1, set --imds off and let aws-node-termination-handler or Karpenter drain the node"
 	}
 }
 

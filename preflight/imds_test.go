@@ -105,6 +105,7 @@ func TestIMDSTokenHang(t *testing.T) {
 		{interruption.Auto, nil, "--network host"},
 		{interruption.On, map[string]string{"AWS_EXECUTION_ENV": "AWS_ECS_EC2"}, "awsvpc"},
 		{interruption.Auto, map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, "Karpenter"},
+		{interruption.On, map[string]string{"AWS_EXECUTION_ENV": "AWS_ECS_FARGATE"}, "Fargate has no IMDS"},
 	} {
 		t.Run(tc.fix, func(t *testing.T) {
 			t.Parallel()
@@ -300,10 +301,12 @@ func TestIMDSTokenNeverShown(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Method == http.MethodPut && r.URL.Path == tokenPath:
-			if r.Header.Get("X-aws-ec2-metadata-token-ttl-seconds") == "" {
+			ttl := r.Header.Get(tokenTTLHeader)
+			if ttl == "" {
 				w.WriteHeader(http.StatusBadRequest)
 				return
 			}
+			w.Header().Set(tokenTTLHeader, ttl)
 			w.Write([]byte(secret))
 		case r.Header.Get("X-aws-ec2-metadata-token") != secret:
 			w.WriteHeader(http.StatusUnauthorized)
@@ -331,5 +334,46 @@ func TestIMDSTokenNeverShown(t *testing.T) {
 	var doc map[string]any
 	if err := json.Unmarshal([]byte(js.String()), &doc); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestIMDSTokenWithoutTTL: a token answered without its lifetime header is
+// one the watcher's SDK refuses, so every run would fail to read: a problem,
+// not "ready". The same server with the header is healthy (the control).
+func TestIMDSTokenWithoutTTL(t *testing.T) {
+	t.Parallel()
+	for _, ttl := range []string{"", "sixty", "21600"} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case r.Method == http.MethodPut && r.URL.Path == tokenPath:
+				if ttl != "" {
+					w.Header().Set(tokenTTLHeader, ttl)
+				}
+				w.Write([]byte("a-token"))
+			case r.URL.Path == metaPrefix+"autoscaling/target-lifecycle-state":
+				w.Write([]byte("InService"))
+			case r.URL.Path == metaPrefix+"instance-id":
+				w.Write([]byte("i-0123456789abcdef0"))
+			case r.URL.Path == metaPrefix+"instance-life-cycle":
+				w.Write([]byte("spot"))
+			default:
+				http.NotFound(w, r)
+			}
+		}))
+		cfg := baseConfig(t, nil)
+		cfg.IMDS = interruption.On
+		cfg.Endpoint = srv.URL
+		r := Run(context.Background(), cfg)
+		srv.Close()
+		if ttl == "21600" {
+			if !r.OK() || len(r.IMDS.Paths) == 0 {
+				t.Errorf("with the header, the check should pass:\n%s", dump(&r))
+			}
+			continue
+		}
+		wantFinding(t, &r, Problem, "imds", "without a valid X-aws-ec2-metadata-token-ttl-seconds header", "the watcher cannot use the token")
+		if r.OK() || len(r.IMDS.Paths) != 0 || !strings.Contains(r.IMDS.Decision, "not usable") {
+			t.Errorf("ttl %q: the check passed or read on:\n%s", ttl, dump(&r))
+		}
 	}
 }
