@@ -123,6 +123,8 @@ type world struct {
 
 	mu    sync.Mutex // guards hooks, written by the hooks' goroutine
 	hooks []string   // each hook run's deadline, "33s" or "none"
+
+	unhandled map[syscall.Signal]bool // signals the child neither catches nor ignores; guarded by mu
 }
 
 func (w *world) since(t time.Time) string { return t.Sub(w.t0).String() }
@@ -212,6 +214,14 @@ func (w *world) Descendants() []int {
 		}
 	}
 	return pids
+}
+
+// Handles: the fake child handles every signal unless the test says
+// otherwise (w.unhandled).
+func (w *world) Handles(pid int, sig syscall.Signal) (bool, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return !w.unhandled[sig], true
 }
 
 func (w *world) State(pid int) string {

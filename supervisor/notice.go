@@ -136,10 +136,72 @@ func (s *run) noticeSideEffects(n interruption.Notice) {
 			s.log.Warn("cannot write notice file", "path", s.cfg.NoticeFile, "err", err)
 		}
 	}
-	if s.cfg.NoticeSignal != 0 && !s.exited {
-		s.forward(s.cfg.NoticeSignal)
-		s.log.Info("notice signal sent", "signal", SignalName(s.cfg.NoticeSignal), "pid", s.pid)
+	if s.cfg.NoticeSignal != 0 && !s.exited && s.noticeHeldAt.IsZero() {
+		s.sendNoticeSignal()
 	}
+}
+
+// The notice signal goes to the child only once the child catches or
+// ignores it. Its default action ends most processes (SIGUSR1, SIGHUP, …),
+// and a notice can come before the app has set its handler: a notice
+// already active when a container restarts on the same instance is seen
+// a millisecond after the child starts. Until then the signal waits, and
+// spotinit looks again after 10 ms, doubling to 1 s, for as long as the
+// child runs. Signals whose default action is to do nothing go at once.
+const (
+	noticeRetryFirst = 10 * time.Millisecond
+	noticeRetryMax   = time.Second
+)
+
+// sendNoticeSignal sends the notice signal, or holds it while the child
+// would die of it.
+func (s *run) sendNoticeSignal() {
+	sig := s.cfg.NoticeSignal
+	if s.exited {
+		return
+	}
+	if handled, ok := s.kern.Handles(s.pid, sig); ok && !handled && !harmless(sig) {
+		if s.noticeHeldAt.IsZero() {
+			s.noticeHeldAt = s.clock.Now()
+			s.noticeWait = noticeRetryFirst
+			s.log.Info("notice signal held", "signal", SignalName(sig), "pid", s.pid,
+				"reason", "the child neither catches nor ignores it yet, and would die of it")
+		} else {
+			s.noticeWait = min(2*s.noticeWait, noticeRetryMax)
+		}
+		s.noticeTimer = s.clock.NewTimer(s.noticeWait)
+		s.noticeC = s.noticeTimer.C()
+		return
+	}
+	s.forward(sig)
+	args := []any{"signal", SignalName(sig), "pid", s.pid}
+	if !s.noticeHeldAt.IsZero() {
+		args = append(args, "held", s.clock.Now().Sub(s.noticeHeldAt))
+	}
+	s.noticeHeldAt = time.Time{}
+	s.log.Info("notice signal sent", args...)
+}
+
+// dropNoticeSignal gives up a held notice signal: the child is gone.
+func (s *run) dropNoticeSignal() {
+	if s.noticeTimer != nil {
+		s.noticeTimer.Stop()
+		s.noticeTimer, s.noticeC = nil, nil
+	}
+	if !s.noticeHeldAt.IsZero() {
+		s.log.Info("notice signal not sent", "signal", SignalName(s.cfg.NoticeSignal), "pid", s.pid,
+			"held", s.clock.Now().Sub(s.noticeHeldAt), "reason", "the child exited without handling it")
+		s.noticeHeldAt = time.Time{}
+	}
+}
+
+// harmless reports whether sig's default action is to do nothing.
+func harmless(sig syscall.Signal) bool {
+	switch sig {
+	case syscall.SIGCHLD, syscall.SIGCONT, syscall.SIGURG, syscall.SIGWINCH:
+		return true
+	}
+	return false
 }
 
 // noticeJSON is the notice file's content.

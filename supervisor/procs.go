@@ -8,6 +8,37 @@ import (
 	"syscall"
 )
 
+// signalHandled reports whether pid catches or ignores sig, from the SigCgt
+// and SigIgn masks of /proc/PID/status. ok is false when it cannot be told:
+// no such process, or a /proc that is not of spotinit's own PID namespace
+// (a pid there names another process).
+func signalHandled(pid int, sig syscall.Signal) (handled, ok bool) {
+	if self, err := os.Readlink("/proc/self"); err != nil || self != strconv.Itoa(os.Getpid()) {
+		return false, false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return false, false
+	}
+	bit := uint64(1) << (uint(sig) - 1)
+	found := 0
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		name, val, cut := bytes.Cut(line, []byte(":"))
+		if !cut || !(string(name) == "SigCgt" || string(name) == "SigIgn") {
+			continue
+		}
+		mask, err := strconv.ParseUint(string(bytes.TrimSpace(val)), 16, 64)
+		if err != nil {
+			return false, false
+		}
+		found++
+		if mask&bit != 0 {
+			return true, true
+		}
+	}
+	return false, found == 2
+}
+
 // descendants returns the living (non-zombie) descendants of spotinit
 // according to /proc, by pid as seen in that /proc. Process trees change
 // while they are read: callers that must catch every process repeat the

@@ -57,6 +57,9 @@ type kernel interface {
 	// State returns the state letter of pid in /proc/PID/stat ("D":
 	// uninterruptible sleep); "" when there is no such process.
 	State(pid int) string
+	// Handles reports whether pid catches or ignores sig; ok is false
+	// when that cannot be told (see signalHandled).
+	Handles(pid int, sig syscall.Signal) (handled, ok bool)
 }
 
 type realKernel struct{}
@@ -64,6 +67,9 @@ type realKernel struct{}
 func (realKernel) Kill(pid int, sig syscall.Signal) error { return syscall.Kill(pid, sig) }
 func (realKernel) Descendants() []int                     { return descendants() }
 func (realKernel) State(pid int) string                   { return procState(pid) }
+func (realKernel) Handles(pid int, sig syscall.Signal) (bool, bool) {
+	return signalHandled(pid, sig)
+}
 
 // hookRunner runs a hook list; hooks.Run is the real one.
 type hookRunner func(ctx context.Context, cfg hooks.Config, list []hooks.Hook, deadline time.Time) []hooks.Result

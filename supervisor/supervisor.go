@@ -338,6 +338,13 @@ type run struct {
 	delayUntil time.Time
 	delayed    time.Duration // how long the delay held the signal, for the report
 
+	// The notice signal (NoticeSignal) waits while the child would die of
+	// it (notice.go): noticeC fires to look again, nil when nothing waits.
+	noticeHeldAt time.Time
+	noticeTimer  timer
+	noticeC      <-chan time.Time
+	noticeWait   time.Duration
+
 	// What started the shutdown, for the hooks' environment and the report.
 	trigger   string // "SIGTERM", "spot-interruption", … ; "" until something does
 	action    string
@@ -426,6 +433,9 @@ func (s *run) step(ctx context.Context) {
 		s.onDeadline()
 	case <-s.delayC:
 		s.onDelayEnd()
+	case <-s.noticeC:
+		s.noticeC, s.noticeTimer = nil, nil
+		s.sendNoticeSignal()
 	case <-ctx.Done():
 		s.stopDelay()
 		s.done = true
@@ -708,6 +718,7 @@ func (s *run) onChildExit(e reaper.Exit) {
 	}
 	s.heldStop = 0 // nobody left to get it
 	s.stopDelay()
+	s.dropNoticeSignal()
 	ran := s.exitAt.Sub(s.started).Round(time.Millisecond)
 	if e.Status.Signaled() {
 		s.log.Info("child exited", "pid", e.Pid, "signal", SignalName(e.Status.Signal()), "code", e.Code(), "ran", ran)
