@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spotinit/spotinit/interruption"
 	"github.com/urfave/cli/v2"
@@ -31,6 +32,9 @@ var rules = []rule{
 	{"an option that acts on notices has them watched", checkNoticeOptions},
 	{"--imds on has notices to watch", checkIMDSOn},
 	{"--pre-stop-parallel has pre-stop hooks to run", checkPreStopParallel},
+	{"a hook command given on the command line is not blank", checkBlankHooks},
+	{"--hook-timeout has hooks to bound", checkHookTimeout},
+	{"--imds-poll-interval can see a Spot notice in time", checkPollInterval},
 	{"notices turned on by other options are said once", noteTurnedOn},
 }
 
@@ -146,6 +150,52 @@ func checkPreStopParallel(s *settings) error {
 			"give --pre-stop or --pre-stop-dir, or remove it")
 	}
 	return nil
+}
+
+// checkBlankHooks: a blank command given as a flag runs nothing, and would
+// be found missing only at the first notice. (In the variables, one command
+// per line, blank lines are only layout.)
+func checkBlankHooks(s *settings) error {
+	for _, name := range []string{"pre-stop", "on-rebalance"} {
+		o := s.opt(name)
+		if !strings.HasPrefix(o.src, "-") {
+			continue
+		}
+		for _, v := range o.values {
+			if strings.TrimSpace(v) == "" {
+				return withHint(usagef("%s %q: an empty command runs nothing", o.src, v),
+					"give the command to run, or remove the option")
+			}
+		}
+	}
+	return nil
+}
+
+// checkHookTimeout: --hook-timeout bounds hooks; with none configured it
+// cannot act.
+func checkHookTimeout(s *settings) error {
+	o := s.opt("hook-timeout")
+	if !o.acts() || len(s.preStop)+len(s.onRebalance) > 0 || s.preStopDir != "" {
+		return nil
+	}
+	return withHint(bad(o, "there is no hook for it to bound"),
+		"give --pre-stop, --pre-stop-dir or --on-rebalance, or remove it")
+}
+
+// spotLead is how far ahead of the instance's end a Spot interruption
+// notice appears in IMDS.
+const spotLead = 2 * time.Minute
+
+// checkPollInterval: a Spot notice is visible two minutes before the end;
+// read less often than that and a notice is seen too late to act on, or
+// not at all.
+func checkPollInterval(s *settings) error {
+	o := s.opt("imds-poll-interval")
+	if s.mode == interruption.Off || s.poll < spotLead || !slices.Contains(s.kinds, interruption.Spot) {
+		return nil
+	}
+	return withHint(bad(o, "a Spot notice comes two minutes before the instance ends, so reading it this seldom can miss it"),
+		"use the default (2s), or at most a few seconds")
 }
 
 // noteTurnedOn says once which notices other options turned on.
