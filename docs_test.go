@@ -784,6 +784,16 @@ var envLine = regexp.MustCompile(`^(# )?ENV (SPOTINIT_[A-Z0-9_]+)=(.*)$`)
 // accept as they stand (the hook directory aside, which is the image's),
 // and the others commented out with their default.
 func TestDocsDockerfileSettings(t *testing.T) {
+	env := dockerfileEnv(t)
+	if _, err := configureArgs(t, env); err != nil {
+		t.Errorf("spotinit refuses Dockerfile.example's settings %q: %s", env, errorLines(err))
+	}
+}
+
+// dockerfileEnv returns the settings Dockerfile.example's python stage (the
+// sample image) sets, as K=V, checking that it names every setting once.
+func dockerfileEnv(t *testing.T) []string {
+	t.Helper()
 	set := map[string]string{}
 	seen := map[string]int{}
 	for _, line := range dockerfileStage(t, "python") {
@@ -822,9 +832,7 @@ func TestDocsDockerfileSettings(t *testing.T) {
 	if len(set) < 5 {
 		t.Errorf("Dockerfile.example's python stage sets %d settings: the scan is broken", len(set))
 	}
-	if _, err := configureArgs(t, env); err != nil {
-		t.Errorf("spotinit refuses Dockerfile.example's settings %q: %s", env, errorLines(err))
-	}
+	return env
 }
 
 // envStopTimeout reads SPOTINIT_STOP_TIMEOUT from env (K=V).
@@ -845,8 +853,11 @@ func envStopTimeout(t *testing.T, where string, env []string) time.Duration {
 
 // TestDocsExamplePlatforms: the ECS task definitions and the Kubernetes Pod
 // keep the one rule (the runtime's grace equals SPOTINIT_STOP_TIMEOUT),
-// keep the image's entrypoint, and give spotinit settings it accepts.
+// keep the image's entrypoint, and give spotinit settings it accepts, over
+// those of the image they run (Dockerfile.example's python stage: its hook
+// directory, for one).
 func TestDocsExamplePlatforms(t *testing.T) {
+	image := dockerfileEnv(t)
 	ecs, err := filepath.Glob("examples/ecs/*.json")
 	if err != nil || len(ecs) < 2 {
 		t.Fatalf("examples/ecs: %v, %d task definitions", err, len(ecs))
@@ -880,8 +891,9 @@ func TestDocsExamplePlatforms(t *testing.T) {
 			if c.EntryPoint != nil {
 				t.Errorf("%s: entryPoint %q replaces spotinit", where, c.EntryPoint)
 			}
-			if _, err := configureArgs(t, env); err != nil {
-				t.Errorf("%s: spotinit refuses %q: %s", where, env, errorLines(err))
+			// The task's environment wins over the image's: it comes first.
+			if _, err := configureArgs(t, append(env, image...)); err != nil {
+				t.Errorf("%s: spotinit refuses %q over the image's settings: %s", where, env, errorLines(err))
 			}
 		}
 	}
@@ -901,8 +913,8 @@ func TestDocsExamplePlatforms(t *testing.T) {
 	if regexp.MustCompile(`(?m)^\s+command:`).MatchString(pod) || !regexp.MustCompile(`(?m)^\s+args:`).MatchString(pod) {
 		t.Error("pod.yaml: the app must be args:, and no command: may replace the image's entrypoint")
 	}
-	if _, err := configureArgs(t, env); err != nil {
-		t.Errorf("pod.yaml: spotinit refuses %q: %s", env, errorLines(err))
+	if _, err := configureArgs(t, append(env, image...)); err != nil {
+		t.Errorf("pod.yaml: spotinit refuses %q over the image's settings: %s", env, errorLines(err))
 	}
 }
 
