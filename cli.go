@@ -926,6 +926,9 @@ func rewriteOption(o option) (map[syscall.Signal]syscall.Signal, error) {
 		given.value = v
 		for _, spec := range specs {
 			spec = strings.TrimSpace(spec)
+			if spec == "" && len(specs) > 1 {
+				continue // "TERM:INT," as "TERM:INT", as --notices takes "spot,"
+			}
 			fail := func(format string, args ...any) error {
 				msg := fmt.Sprintf(format, args...)
 				if len(specs) > 1 {

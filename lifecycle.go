@@ -46,6 +46,9 @@ func exitMapOption(o option) (map[int]int, error) {
 		given.value = v
 		for _, spec := range specs {
 			spec = strings.TrimSpace(spec)
+			if spec == "" && len(specs) > 1 {
+				continue // "143:0," as "143:0", as --notices takes "spot,"
+			}
 			fail := func(err error) error {
 				msg := strings.TrimPrefix(err.Error(), fmt.Sprintf("exit map %q: ", spec))
 				if len(specs) > 1 {

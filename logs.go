@@ -44,7 +44,7 @@ type logs struct {
 // ("debug", "info", "warn" or "error").
 func newLogs(w io.Writer, format, level string) (logs, error) {
 	var lv slog.Level
-	switch strings.ToLower(level) {
+	switch strings.ToLower(strings.TrimSpace(level)) {
 	case "debug":
 		lv = slog.LevelDebug
 	case "info":
@@ -57,7 +57,7 @@ func newLogs(w io.Writer, format, level string) (logs, error) {
 		return logs{}, usagef("--log-level %q: want debug, info, warn or error", level)
 	}
 	var asJSON bool
-	switch strings.ToLower(format) {
+	switch strings.ToLower(strings.TrimSpace(format)) {
 	case "text":
 	case "json":
 		asJSON = true
