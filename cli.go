@@ -88,9 +88,9 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "child-death-signal", EnvVars: env("child-death-signal"), Value: "TERM",
 			Usage: "the child and each hook receive `SIG` if spotinit dies (SIGKILL, the OOM killer) when it is not PID 1, rather than run on unsupervised; 0: none"},
 		&cli.StringFlag{Name: "log-format", EnvVars: env("log-format"), Value: "text",
-			Usage: "log format on stderr: text or json"},
+			Usage: "`FORMAT` of the log on stderr: text or json"},
 		&cli.StringFlag{Name: "log-level", EnvVars: env("log-level"), Value: "info",
-			Usage: "log level: debug, info, warn or error; debug adds a line per forwarded signal, per reaped orphan (tini -w) and per IMDS request"},
+			Usage: "`LEVEL` of the log: debug, info, warn or error; debug adds a line per forwarded signal, per reaped orphan (tini -w) and per IMDS request"},
 		// No environment variable: a SPOTINIT_CHECK left in an image or a
 		// task definition would replace the app with a diagnosis for good.
 		&cli.BoolFlag{Name: "check",
@@ -98,15 +98,15 @@ func flags() []cli.Flag {
 
 		// Interruption notices.
 		&cli.StringFlag{Name: "imds", EnvVars: env("imds"), Value: "auto",
-			Usage: "watch the EC2 instance metadata service: auto, on or off"},
+			Usage: "watch the EC2 instance metadata service (`MODE`): auto, on or off"},
 		&cli.StringFlag{Name: "imds-endpoint", EnvVars: env("imds-endpoint"),
 			Usage: "IMDS base `URL` (default: AWS_EC2_METADATA_SERVICE_ENDPOINT, else http://169.254.169.254)"},
 		&cli.StringFlag{Name: "imds-poll-interval", EnvVars: env("imds-poll-interval"), Value: "2s",
 			Usage: "how often to check spot/instance-action (`D`, ±10% jitter); on a 401 a new token is fetched at once, on a 429 or 5xx the reads back off with jitter but never leave more than 10s between two, and each fault is logged once"},
 		&cli.StringFlag{Name: "notices", EnvVars: env("notices"), Value: "spot,asg",
-			Usage: "notices to act on, comma-separated: spot, asg, rebalance, scheduled; when not given, --on-rebalance, --scheduled-reboot, --scheduled-lead and --simulate-notice add the ones they need"},
+			Usage: "notices to act on, a comma-separated `LIST` of spot, asg, rebalance, scheduled; when not given, --on-rebalance, --scheduled-reboot, --scheduled-lead and --simulate-notice add the ones they need"},
 		&cli.StringFlag{Name: "hibernate", EnvVars: env("hibernate"), Value: "hooks",
-			Usage: "what a Spot hibernate notice does: hooks (run them, keep the child), stop, or ignore"},
+			Usage: "what a Spot hibernate notice does (`MODE`): hooks (run them, keep the child), stop, or ignore"},
 		&cli.StringFlag{Name: "stale-after", EnvVars: env("stale-after"), Value: "5m",
 			Usage: "ignore a Spot notice whose time lies more than `D` before spotinit started (0: never)"},
 		&cli.StringFlag{Name: "scheduled-lead", EnvVars: env("scheduled-lead"), Value: "5m",
