@@ -26,7 +26,8 @@ func TestExitMapOption(t *testing.T) {
 		{values: []string{"143:0", "143:0"}, want: map[int]int{143: 0}},
 		{values: []string{"143:0,143:1"}, err: `exit map "143:1": 143 is already mapped to 0`},
 		{values: []string{"143"}, err: `--exit-map "143": want FROM:TO, like 143:0`},
-		{values: []string{"143:0,"}, err: `exit map "": want FROM:TO`},
+		{values: []string{"143:0,"}, want: map[int]int{143: 0}}, // a trailing comma is layout
+		{values: []string{","}, want: map[int]int{}},
 		{values: []string{"143:0\n130:0"}, err: `is not an exit status`}, // commas only, as --rewrite
 		{values: []string{"1:300"}, err: `"300" is not an exit status from 0 to 255`},
 	} {

@@ -178,8 +178,11 @@ func checkHookTimeout(s *settings) error {
 	if !o.acts() || len(s.preStop)+len(s.onRebalance) > 0 || s.preStopDir != "" {
 		return nil
 	}
-	return withHint(bad(o, "there is no hook for it to bound"),
-		"give --pre-stop, --pre-stop-dir or --on-rebalance, or remove it")
+	hint := "give --pre-stop, --pre-stop-dir or --on-rebalance, or remove it"
+	if !strings.HasPrefix(o.src, "-") {
+		hint += " (an empty variable counts as unset)"
+	}
+	return withHint(bad(o, "there is no hook for it to bound"), "%s", hint)
 }
 
 // spotLead is how far ahead of the instance's end a Spot interruption

@@ -169,7 +169,7 @@ func TestDockerStopDefaultTerm(t *testing.T) {
 	begin(t)
 	t.Parallel()
 	e := needEngine(t)
-	c := e.run(t, "-v", usrRO, "--network", "none", "-e", "SPOTINIT_PRE_STOP_DIR=",
+	c := e.run(t, "-v", usrRO, "--network", "none", "-e", "SPOTINIT_PRE_STOP_DIR=", "-e", "SPOTINIT_HOOK_TIMEOUT=",
 		"-e", fmt.Sprintf("SPOTINIT_STOP_TIMEOUT=%ds", stopSecs), appImage, "python3", "/e2e/default_term.py")
 	c.waitOutput(t, "stdout", "app ready")
 	took := c.stop(t, stopSecs)
@@ -238,7 +238,7 @@ func TestDockerStopEngineForceControl(t *testing.T) {
 	begin(t)
 	t.Parallel()
 	e := needEngine(t)
-	c := e.run(t, "-v", usrRO, "--network", "none", "-e", "SPOTINIT_PRE_STOP_DIR=",
+	c := e.run(t, "-v", usrRO, "--network", "none", "-e", "SPOTINIT_PRE_STOP_DIR=", "-e", "SPOTINIT_HOOK_TIMEOUT=",
 		"-e", "SPOTINIT_STOP_TIMEOUT=60s", appImage, "python3", "/e2e/ignore_term.py")
 	c.waitOutput(t, "stdout", "app ready")
 	c.stop(t, 2)
@@ -280,7 +280,7 @@ func TestDockerReapOrphans(t *testing.T) {
 	const n = 20
 	t.Run("spotinit", func(t *testing.T) {
 		begin(t)
-		c := e.run(t, "-v", usrRO, "--network", "none", "-e", "SPOTINIT_LOG_LEVEL=debug", "-e", "SPOTINIT_PRE_STOP_DIR=",
+		c := e.run(t, "-v", usrRO, "--network", "none", "-e", "SPOTINIT_LOG_LEVEL=debug", "-e", "SPOTINIT_PRE_STOP_DIR=", "-e", "SPOTINIT_HOOK_TIMEOUT=",
 			appImage, "python3", "/e2e/orphans.py", strconv.Itoa(n))
 		c.waitOutput(t, "stdout", "orphans exited")
 		waitFor(t, readyTimeout, "no zombie in the container", func() (bool, error) {
