@@ -206,3 +206,37 @@ func TestDockerSimulateNotice(t *testing.T) {
 		t.Errorf("stop report %v", r)
 	}
 }
+
+// TestDockerNoticeAtStart is a container restarted on an instance that is
+// already under notice (ECS draining mode, as in Dockerfile.example): the
+// notice is in IMDS before the container starts, so spotinit sees it within
+// milliseconds, before the Python app has set its SIGUSR1 handler. The
+// notice signal waits for the handler instead of killing the app (exit
+// 138): the app keeps running, checkpoints on the signal, and ends cleanly
+// at the later docker stop.
+func TestDockerNoticeAtStart(t *testing.T) {
+	begin(t)
+	t.Parallel()
+	e := needEngine(t)
+	srv, startNotice := startSimulator(t, 0)
+	startNotice() // visible from before the container starts
+	_, state := stateDir(t, e.b)
+	args := append([]string{"-v", usrRO, "--network", "host",
+		"-e", fmt.Sprintf("SPOTINIT_STOP_TIMEOUT=%ds", stopSecs)}, state...)
+	c := e.run(t, append(append(args, noticeEnv(srv)...), appImage)...)
+	c.waitOutput(t, "stdout", "interruption notice: checkpoint saved")
+	if s := c.state(t); !s.Running {
+		t.Fatalf("the notice signal ended the app (status %d):\n%s", s.ExitCode, c.mustOutput(t))
+	}
+	c.stop(t, stopSecs)
+	o := c.mustOutput(t)
+	if s := c.state(t); s.ExitCode != 0 {
+		t.Fatalf("exit status %d, want 0:\n%s", s.ExitCode, o)
+	}
+	if len(o.records("notice signal sent")) != 1 {
+		t.Errorf("want one notice signal sent:\n%s", o)
+	}
+	if held := o.records("notice signal held"); len(held) > 0 {
+		t.Logf("the signal was held until the app's handler was set (%d record)", len(held))
+	}
+}
