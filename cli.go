@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -216,10 +217,39 @@ func run(args []string) int {
 		code = action(c)
 		return nil
 	})
+	if helpAsked(args[1:]) {
+		// urfave/cli would take the command after -h as a help topic and
+		// fail ("No help topic for 'true'"): the help is all there is.
+		args = []string{args[0], "--help"}
+	}
 	if err := app.Run(args); err != nil {
 		return reportError(os.Stderr, explain(err, args[1:]))
 	}
 	return code
+}
+
+// helpAsked reports whether -h or --help is among spotinit's own options
+// in args, the options before the command, read by the flag package as
+// urfave/cli reads them: a -h that is an option's value or the child's
+// argument does not count. Options before one that fails to parse count.
+func helpAsked(args []string) bool {
+	// Most runs name no help option: skip the second parse.
+	if !slices.ContainsFunc(args, func(a string) bool {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		return strings.HasPrefix(a, "-") && (name == "h" || name == "help")
+	}) {
+		return false
+	}
+	set := flag.NewFlagSet("spotinit", flag.ContinueOnError)
+	set.SetOutput(io.Discard)
+	help := &cli.BoolFlag{Name: "help", Aliases: []string{"h"}}
+	for _, f := range append(flags(), versionFlag(), help) {
+		if err := f.Apply(set); err != nil {
+			return false
+		}
+	}
+	_ = set.Parse(args) // app.Run reports the error
+	return set.Lookup("help").Value.String() == "true"
 }
 
 // newApp is spotinit's command line, running act once the options are
