@@ -812,15 +812,26 @@ func (s *settings) parse() error {
 	}
 	if len(s.preStop)+len(s.onRebalance) > 0 && !s.check {
 		if err := hooks.CheckShell(); err != nil {
-			o := s.opt("pre-stop")
-			if len(s.preStop) == 0 {
-				o = s.opt("on-rebalance")
-			}
-			return withHint(bad(o, "commands need /bin/sh: %v", err),
-				"put the hook in --pre-stop-dir as an executable file: those run without a shell")
+			return s.noShell(err)
 		}
 	}
 	return nil
+}
+
+// noShell is the error when command hooks are given but /bin/sh cannot run
+// them (err says why), with the way out that fits the option: a pre-stop
+// command can become a file in --pre-stop-dir, but those run only at a
+// stop, never on a rebalance, so --on-rebalance needs the shell.
+func (s *settings) noShell(err error) error {
+	if len(s.onRebalance) == 0 {
+		return withHint(bad(s.opt("pre-stop"), "commands need /bin/sh: %v", err),
+			"put the hook in --pre-stop-dir as an executable file: those run without a shell")
+	}
+	hint := "add /bin/sh to the image: --on-rebalance commands run only with it (--pre-stop-dir hooks never run on a rebalance)"
+	if len(s.preStop) > 0 {
+		hint += "; --pre-stop commands can instead go in --pre-stop-dir as executable files"
+	}
+	return withHint(bad(s.opt("on-rebalance"), "commands need /bin/sh: %v", err), "%s", hint)
 }
 
 // envLookup reads environ as os.Getenv reads the process's environment.
