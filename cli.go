@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -216,10 +217,39 @@ func run(args []string) int {
 		code = action(c)
 		return nil
 	})
+	if helpAsked(args[1:]) {
+		// urfave/cli would take the command after -h as a help topic and
+		// fail ("No help topic for 'true'"): the help is all there is.
+		args = []string{args[0], "--help"}
+	}
 	if err := app.Run(args); err != nil {
 		return reportError(os.Stderr, explain(err, args[1:]))
 	}
 	return code
+}
+
+// helpAsked reports whether -h or --help is among spotinit's own options
+// in args, the options before the command, read by the flag package as
+// urfave/cli reads them: a -h that is an option's value or the child's
+// argument does not count. Options before one that fails to parse count.
+func helpAsked(args []string) bool {
+	// Most runs name no help option: skip the second parse.
+	if !slices.ContainsFunc(args, func(a string) bool {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		return strings.HasPrefix(a, "-") && (name == "h" || name == "help")
+	}) {
+		return false
+	}
+	set := flag.NewFlagSet("spotinit", flag.ContinueOnError)
+	set.SetOutput(io.Discard)
+	help := &cli.BoolFlag{Name: "help", Aliases: []string{"h"}}
+	for _, f := range append(flags(), versionFlag(), help) {
+		if err := f.Apply(set); err != nil {
+			return false
+		}
+	}
+	_ = set.Parse(args) // app.Run reports the error
+	return set.Lookup("help").Value.String() == "true"
 }
 
 // newApp is spotinit's command line, running act once the options are
@@ -782,15 +812,26 @@ func (s *settings) parse() error {
 	}
 	if len(s.preStop)+len(s.onRebalance) > 0 && !s.check {
 		if err := hooks.CheckShell(); err != nil {
-			o := s.opt("pre-stop")
-			if len(s.preStop) == 0 {
-				o = s.opt("on-rebalance")
-			}
-			return withHint(bad(o, "commands need /bin/sh: %v", err),
-				"put the hook in --pre-stop-dir as an executable file: those run without a shell")
+			return s.noShell(err)
 		}
 	}
 	return nil
+}
+
+// noShell is the error when command hooks are given but /bin/sh cannot run
+// them (err says why), with the way out that fits the option: a pre-stop
+// command can become a file in --pre-stop-dir, but those run only at a
+// stop, never on a rebalance, so --on-rebalance needs the shell.
+func (s *settings) noShell(err error) error {
+	if len(s.onRebalance) == 0 {
+		return withHint(bad(s.opt("pre-stop"), "commands need /bin/sh: %v", err),
+			"put the hook in --pre-stop-dir as an executable file: those run without a shell")
+	}
+	hint := "add /bin/sh to the image: --on-rebalance commands run only with it (--pre-stop-dir hooks never run on a rebalance)"
+	if len(s.preStop) > 0 {
+		hint += "; --pre-stop commands can instead go in --pre-stop-dir as executable files"
+	}
+	return withHint(bad(s.opt("on-rebalance"), "commands need /bin/sh: %v", err), "%s", hint)
 }
 
 // envLookup reads environ as os.Getenv reads the process's environment.

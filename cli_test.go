@@ -435,3 +435,40 @@ func TestExplain(t *testing.T) {
 		}
 	}
 }
+
+// TestNoShellHint checks that the hint for a missing /bin/sh fits the
+// option that needs it: --pre-stop-dir is a way out for --pre-stop, never
+// for --on-rebalance (its hooks do not run on a rebalance). The tests
+// cannot take /bin/sh away, so the cause is given.
+func TestNoShellHint(t *testing.T) {
+	cause := errors.New("/bin/sh is missing in this image")
+	given := func(name, value string) option {
+		return option{name: name, src: "--" + name, value: value, values: []string{value}}
+	}
+	for _, tc := range []struct {
+		name                 string
+		preStop, onRebalance []string
+		want                 string
+	}{
+		{"pre-stop", []string{"echo a"}, nil,
+			"spotinit: error: --pre-stop \"echo a\": commands need /bin/sh: /bin/sh is missing in this image\n" +
+				"spotinit: hint: put the hook in --pre-stop-dir as an executable file: those run without a shell\n"},
+		{"on-rebalance", nil, []string{"echo b"},
+			"spotinit: error: --on-rebalance \"echo b\": commands need /bin/sh: /bin/sh is missing in this image\n" +
+				"spotinit: hint: add /bin/sh to the image: --on-rebalance commands run only with it (--pre-stop-dir hooks never run on a rebalance)\n"},
+		{"both", []string{"echo a"}, []string{"echo b"},
+			"spotinit: error: --on-rebalance \"echo b\": commands need /bin/sh: /bin/sh is missing in this image\n" +
+				"spotinit: hint: add /bin/sh to the image: --on-rebalance commands run only with it (--pre-stop-dir hooks never run on a rebalance); --pre-stop commands can instead go in --pre-stop-dir as executable files\n"},
+	} {
+		s := &settings{opts: map[string]option{}, preStop: tc.preStop, onRebalance: tc.onRebalance}
+		if len(tc.preStop) > 0 {
+			s.opts["pre-stop"] = given("pre-stop", tc.preStop[0])
+		}
+		if len(tc.onRebalance) > 0 {
+			s.opts["on-rebalance"] = given("on-rebalance", tc.onRebalance[0])
+		}
+		if got := errorLines(s.noShell(cause)); got != tc.want {
+			t.Errorf("%s:\ngot  %q\nwant %q", tc.name, got, tc.want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -20,7 +21,8 @@ import (
 //   - every time, the record's own included, is UTC RFC 3339 with exactly
 //     milliseconds: 2026-12-04T14:24:36.956Z;
 //   - every duration is in seconds, with three decimals: lead=117.939;
-//   - in text, lists and structures are JSON: argv="[\"sh\",\"-c\",\"exit 3\"]"
+//   - in text, lists and structures are JSON, with &, < and > unescaped:
+//     argv="[\"sh\",\"-c\",\"exit 3\"]"
 //     (in JSON they are JSON arrays and objects anyway).
 //
 // No attribute may be named time, level, msg or logger: the tests fail on a
@@ -90,13 +92,26 @@ func replaceAttr(text bool) func([]string, slog.Attr) slog.Attr {
 			a.Value = slog.AnyValue(seconds(a.Value.Duration()))
 		case slog.KindAny:
 			if text && isComposite(a.Value.Any()) {
-				if b, err := json.Marshal(a.Value.Any()); err == nil {
+				if b, err := textJSON(a.Value.Any()); err == nil {
 					a.Value = slog.StringValue(string(b))
 				}
 			}
 		}
 		return a
 	}
+}
+
+// textJSON is v as JSON for a text record, with &, < and > kept as they
+// are: json.Marshal would write them as \u0026, \u003c and \u003e (safe
+// in HTML, unreadable in a log line of an argv such as "a&b").
+func textJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }

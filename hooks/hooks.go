@@ -31,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spotinit/spotinit/internal/interp"
 	"github.com/spotinit/spotinit/reaper"
 )
 
@@ -247,6 +248,12 @@ func (r *runner) run(ctx context.Context, h Hook, deadline time.Time) Result {
 	pw.Close()
 	if err != nil {
 		pr.Close()
+		if errors.Is(err, syscall.ENOENT) {
+			// Name the missing #! interpreter or ELF loader, if that is it.
+			if why := interp.Missing(h.Path); why != nil {
+				err = why
+			}
+		}
 		return r.notStarted(h, fmt.Errorf("start %q: %w", h.Path, err))
 	}
 	r.log.Debug("hook started", "name", h.Name, "pid", pid, "path", h.Path)

@@ -105,9 +105,11 @@ func interpreter(path string, head []byte, pathEnv []string, depth int) (string,
 	detail, iss := program(interp, pathEnv, depth+1)
 	if iss != nil {
 		return shown + ": " + detail, &issue{
-			msg:  fmt.Sprintf("%s starts with %s, and %s", path, shown, iss.msg),
-			fix:  "install the interpreter, or change the #! line to one the image has, or make the program a static binary",
-			code: 127, // execve reports a missing interpreter as ENOENT
+			msg: fmt.Sprintf("%s starts with %s, and %s", path, shown, iss.msg),
+			fix: "install the interpreter, or change the #! line to one the image has, or make the program a static binary",
+			// execve reports a missing interpreter as ENOENT, but the
+			// program was found: spotinit, like a shell, exits 126.
+			code: 126,
 		}
 	}
 	// "#!/usr/bin/env NAME [ARGS]": env looks NAME up in PATH.
@@ -160,7 +162,7 @@ func elfLoader(path string, f *os.File) (string, *issue) {
 		return "ELF, loader " + loader + " missing", &issue{
 			msg:  fmt.Sprintf("%s needs the dynamic loader %s, which is missing in this image: exec fails with \"no such file or directory\"", path, loader),
 			fix:  "build it statically (Go: CGO_ENABLED=0) or add its C library to the image",
-			code: 127,
+			code: 126, // found: spotinit exits 126, as for a missing interpreter
 		}
 	}
 	return "ELF, loader " + loader + note, nil

@@ -42,7 +42,7 @@ func TestProgram(t *testing.T) {
 		{"ok.sh", "#!/bin/sh\necho hi\n", 0o755, "#!/bin/sh (", "", 0},
 		{"args.sh", "#!/bin/sh -eu\n", 0o755, "#!/bin/sh -eu", "", 0},
 		{"noexec.sh", "#!/bin/sh\n", 0o644, "not executable", "is not executable (mode -rw-r--r--)", 126},
-		{"nointerp.sh", "#!/nonexistent/bash\n", 0o755, "missing", "starts with #!/nonexistent/bash, and /nonexistent/bash is missing in this image", 127},
+		{"nointerp.sh", "#!/nonexistent/bash\n", 0o755, "missing", "starts with #!/nonexistent/bash, and /nonexistent/bash is missing in this image", 126},
 		{"env-ok", "#!/usr/bin/env tool\n", 0o755, "#!/usr/bin/env tool (" + bin + "/tool: #!/bin/sh", "", 0},
 		{"env-S", "#!/usr/bin/env -S tool -x\n", 0o755, bin + "/tool", "", 0},
 		{"env-missing", "#!/usr/bin/env python9\n", 0o755, "python9 not found", "python9 is not found in PATH", 127},
@@ -110,7 +110,7 @@ func TestProgramELF(t *testing.T) {
 	b = bytes.Replace(b, []byte(loader+"\x00"), []byte(bogus+"\x00"), 1)
 	p := write(t, t.TempDir(), "dynamic", string(b), 0o755)
 	_, iss = program(p, nil, 0)
-	if iss == nil || !strings.Contains(iss.msg, "needs the dynamic loader "+bogus+", which is missing") || iss.code != 127 {
+	if iss == nil || !strings.Contains(iss.msg, "needs the dynamic loader "+bogus+", which is missing") || iss.code != 126 {
 		t.Errorf("bogus loader: %+v", iss)
 	}
 	// spotinit itself is static: the test binary may not be, so build no
@@ -223,7 +223,7 @@ func TestCommand(t *testing.T) {
 		{[]string{bin + "/app"}, bin + "/app", ""},
 		{[]string{"nothere"}, "", `"nothere" is not found in PATH=` + bin + ": the container would exit 127"},
 		{[]string{bin + "/noexec"}, bin + "/noexec", "is not executable (mode -rw-r--r--)"},
-		{[]string{"badinterp"}, bin + "/badinterp", "the container would exit 127"},
+		{[]string{"badinterp"}, bin + "/badinterp", "the container would exit 126"},
 	} {
 		cfg := baseConfig(t, map[string]string{"PATH": bin})
 		cfg.Argv = tc.argv

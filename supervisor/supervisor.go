@@ -85,6 +85,7 @@ import (
 
 	"github.com/spotinit/spotinit/earlysignal"
 	"github.com/spotinit/spotinit/hooks"
+	"github.com/spotinit/spotinit/internal/interp"
 	"github.com/spotinit/spotinit/interruption"
 	"github.com/spotinit/spotinit/reaper"
 )
@@ -180,7 +181,9 @@ type Result struct {
 }
 
 // StartError reports that the child could not be started. Code is 127 when
-// the command was not found and 126 when it could not be executed.
+// the command was not found and 126 when it could not be executed, a
+// missing #! interpreter or ELF loader included (execve says ENOENT for
+// those too).
 type StartError struct {
 	Code int
 	Err  error
@@ -390,6 +393,11 @@ func (s *run) start() error {
 		code := 126
 		if errors.Is(err, syscall.ENOENT) {
 			code = 127
+			// The program exists but its #! interpreter or ELF loader
+			// does not: found, not executable, as a shell says (126).
+			if why := interp.Missing(path); why != nil {
+				code, err = 126, why
+			}
 		}
 		return &StartError{Code: code, Err: fmt.Errorf("start %q: %w", argv[0], err)}
 	}
