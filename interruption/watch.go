@@ -627,16 +627,24 @@ func (w *watcher) handleRebalance(ctx context.Context, p *poller, body []byte, f
 	})
 }
 
-// actsOn reports whether a scheduled event code is acted on.
-func (w *watcher) actsOn(code string) bool {
+// ActsOnScheduled reports whether a scheduled event with this code is acted
+// on: instance-stop and instance-retirement always, instance-reboot and
+// system-reboot only with reboot (Config.ScheduledReboot), any other code
+// (system-maintenance, anything new) never; it is then logged once as
+// ignored. spotinit's start-up rules read it too, so that a rehearsal of an
+// event that would be ignored is refused.
+func ActsOnScheduled(code string, reboot bool) bool {
 	switch code {
 	case "instance-stop", "instance-retirement":
 		return true
 	case "instance-reboot", "system-reboot":
-		return w.reboot
+		return reboot
 	}
-	return false // system-maintenance and anything new
+	return false
 }
+
+// actsOn reports whether a scheduled event code is acted on.
+func (w *watcher) actsOn(code string) bool { return ActsOnScheduled(code, w.reboot) }
 
 // handleScheduled reconciles the pending scheduled events with the list
 // IMDS gave: new acting events become pending, pending ones that are gone
