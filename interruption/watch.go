@@ -78,6 +78,13 @@ type Config struct {
 	// ScheduledReboot also acts on the instance-reboot and system-reboot
 	// codes; instance-stop and instance-retirement always act.
 	ScheduledReboot bool
+	// EveryPathAtPollInterval polls every watched path (asg, rebalance and
+	// scheduled too) every PollInterval, not only spot/instance-action.
+	// Only for an IMDS that has no rate limit to respect, spotinit's own
+	// simulator (--simulate-notice), so that a rehearsal sees each notice
+	// within one interval; against EC2's IMDS the other paths keep their
+	// slower cadence.
+	EveryPathAtPollInterval bool
 	// Getenv reads the environment for Auto's checks and the endpoint;
 	// nil means os.Getenv.
 	Getenv func(string) string
@@ -251,6 +258,10 @@ func newWatcher(cfg Config, out chan<- Notice) *watcher {
 		w.start = time.Now()
 	}
 	slow := max(positive(cfg.slowInterval, defaultSlowInterval), w.pollInterval)
+	scheduled := max(positive(cfg.scheduledInterval, defaultScheduledInterval), w.pollInterval)
+	if cfg.EveryPathAtPollInterval {
+		slow, scheduled = w.pollInterval, w.pollInterval
+	}
 	for _, k := range kinds {
 		p := &poller{kind: k}
 		switch k {
@@ -262,7 +273,7 @@ func newWatcher(cfg Config, out chan<- Notice) *watcher {
 		case Rebalance:
 			p.path, p.interval = pathRebalance, slow
 		case Scheduled:
-			p.path, p.interval = pathScheduled, max(positive(cfg.scheduledInterval, defaultScheduledInterval), w.pollInterval)
+			p.path, p.interval = pathScheduled, scheduled
 			w.scheduled = p
 		}
 		w.pollers = append(w.pollers, p)
