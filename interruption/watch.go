@@ -764,7 +764,9 @@ func (w *watcher) deliver(ctx context.Context, n Notice) bool {
 		args = append(args, "notice_time", n.Time) // not "time": slog's own key
 	}
 	if !n.Deadline.IsZero() {
-		args = append(args, "deadline", n.Deadline, "lead", time.Until(n.Deadline).Round(time.Millisecond))
+		// lead is the stop report's: from when the notice was seen (a
+		// scheduled event: first seen listed, not acted on) to its deadline.
+		args = append(args, "deadline", n.Deadline, "lead", n.Deadline.Sub(n.Seen).Round(time.Millisecond))
 	}
 	if n.Update {
 		args = append(args, "update", true)
