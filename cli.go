@@ -678,6 +678,9 @@ func configureEnv(c *cli.Context, argv, environ []string) (setup, error) {
 		ScheduledLead:   s.lead,
 		ScheduledReboot: s.scheduledReboot,
 		Log:             st.log.Logger,
+		// The simulator has no rate limit: a rehearsal reads every path
+		// every --imds-poll-interval, so each notice is seen within one.
+		EveryPathAtPollInterval: s.scenario != nil,
 	}
 	if s.stale == 0 {
 		st.watch.StaleAfter = 100 * 365 * 24 * time.Hour // 0: no notice is too old

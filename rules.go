@@ -29,6 +29,7 @@ var rules = []rule{
 	{"--kill-margin is shorter than --stop-timeout", checkKillMargin},
 	{"--forward-delay leaves the child its reserve", checkForwardDelayRule},
 	{"--simulate-notice watches only its own IMDS, for notices --notices allows", checkRehearsal},
+	{"--simulate-notice announces only scheduled events that act", checkRehearsalEvents},
 	{"an option that acts on notices has them watched", checkNoticeOptions},
 	{"--imds on has notices to watch", checkIMDSOn},
 	{"--pre-stop-parallel has pre-stop hooks to run", checkPreStopParallel},
@@ -105,6 +106,35 @@ func checkRehearsal(s *settings) error {
 		}
 	}
 	s.mode = interruption.On
+	return nil
+}
+
+// checkRehearsalEvents: a rehearsed scheduled event that the watcher would
+// only log as ignored ("event code not acted on") rehearses nothing, so it
+// is refused: a reboot without --scheduled-reboot, any code but stop,
+// retirement and the reboots always. An event whose state is not active
+// (canceled, completed) is ignored for its state, which is worth
+// rehearsing, and is let through.
+func checkRehearsalEvents(s *settings) error {
+	if s.scenario == nil {
+		return nil
+	}
+	sim, reboot := s.opt("simulate-notice"), s.opt("scheduled-reboot")
+	for _, ev := range s.scenario.Scheduled {
+		if ev.State != "" && ev.State != "active" || interruption.ActsOnScheduled(ev.Code, s.scheduledReboot) {
+			continue
+		}
+		if interruption.ActsOnScheduled(ev.Code, true) {
+			without := "without --scheduled-reboot"
+			if reboot.given() {
+				without = "with " + reboot.String()
+			}
+			return withHint(bad(sim, "announces a scheduled %s event, which spotinit ignores %s", ev.Code, without),
+				"add --scheduled-reboot, which acts on scheduled reboots as on stops")
+		}
+		return withHint(bad(sim, "announces a scheduled %q event, which spotinit never acts on", ev.Code),
+			"rehearse instance-stop or instance-retirement (instance-reboot or system-reboot with --scheduled-reboot)")
+	}
 	return nil
 }
 

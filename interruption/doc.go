@@ -28,7 +28,9 @@
 // spot/instance-action is read every Config.PollInterval (2 s), the ASG and
 // rebalance paths every 5 s and scheduled events every 30 s (or every
 // PollInterval, if longer), each ±10 % jitter, counted from the end of the
-// previous poll. After the n-th consecutive failed poll of a path the pause
+// previous poll; with Config.EveryPathAtPollInterval (a rehearsal against
+// the simulator, which has no rate limit) every path is read every
+// PollInterval. After the n-th consecutive failed poll of a path the pause
 // is its interval doubled n-1 times, ±10 %, up to a cap; a pause at the
 // cap is drawn from the 20 % below it. The cap of spot/instance-action is
 // 10 s less the 1 s request bound, so that two of its reads never begin

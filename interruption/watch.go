@@ -78,6 +78,13 @@ type Config struct {
 	// ScheduledReboot also acts on the instance-reboot and system-reboot
 	// codes; instance-stop and instance-retirement always act.
 	ScheduledReboot bool
+	// EveryPathAtPollInterval polls every watched path (asg, rebalance and
+	// scheduled too) every PollInterval, not only spot/instance-action.
+	// Only for an IMDS that has no rate limit to respect, spotinit's own
+	// simulator (--simulate-notice), so that a rehearsal sees each notice
+	// within one interval; against EC2's IMDS the other paths keep their
+	// slower cadence.
+	EveryPathAtPollInterval bool
 	// Getenv reads the environment for Auto's checks and the endpoint;
 	// nil means os.Getenv.
 	Getenv func(string) string
@@ -251,6 +258,10 @@ func newWatcher(cfg Config, out chan<- Notice) *watcher {
 		w.start = time.Now()
 	}
 	slow := max(positive(cfg.slowInterval, defaultSlowInterval), w.pollInterval)
+	scheduled := max(positive(cfg.scheduledInterval, defaultScheduledInterval), w.pollInterval)
+	if cfg.EveryPathAtPollInterval {
+		slow, scheduled = w.pollInterval, w.pollInterval
+	}
 	for _, k := range kinds {
 		p := &poller{kind: k}
 		switch k {
@@ -262,7 +273,7 @@ func newWatcher(cfg Config, out chan<- Notice) *watcher {
 		case Rebalance:
 			p.path, p.interval = pathRebalance, slow
 		case Scheduled:
-			p.path, p.interval = pathScheduled, max(positive(cfg.scheduledInterval, defaultScheduledInterval), w.pollInterval)
+			p.path, p.interval = pathScheduled, scheduled
 			w.scheduled = p
 		}
 		w.pollers = append(w.pollers, p)
@@ -627,16 +638,24 @@ func (w *watcher) handleRebalance(ctx context.Context, p *poller, body []byte, f
 	})
 }
 
-// actsOn reports whether a scheduled event code is acted on.
-func (w *watcher) actsOn(code string) bool {
+// ActsOnScheduled reports whether a scheduled event with this code is acted
+// on: instance-stop and instance-retirement always, instance-reboot and
+// system-reboot only with reboot (Config.ScheduledReboot), any other code
+// (system-maintenance, anything new) never; it is then logged once as
+// ignored. spotinit's start-up rules read it too, so that a rehearsal of an
+// event that would be ignored is refused.
+func ActsOnScheduled(code string, reboot bool) bool {
 	switch code {
 	case "instance-stop", "instance-retirement":
 		return true
 	case "instance-reboot", "system-reboot":
-		return w.reboot
+		return reboot
 	}
-	return false // system-maintenance and anything new
+	return false
 }
+
+// actsOn reports whether a scheduled event code is acted on.
+func (w *watcher) actsOn(code string) bool { return ActsOnScheduled(code, w.reboot) }
 
 // handleScheduled reconciles the pending scheduled events with the list
 // IMDS gave: new acting events become pending, pending ones that are gone
@@ -745,7 +764,9 @@ func (w *watcher) deliver(ctx context.Context, n Notice) bool {
 		args = append(args, "notice_time", n.Time) // not "time": slog's own key
 	}
 	if !n.Deadline.IsZero() {
-		args = append(args, "deadline", n.Deadline, "lead", time.Until(n.Deadline).Round(time.Millisecond))
+		// lead is the stop report's: from when the notice was seen (a
+		// scheduled event: first seen listed, not acted on) to its deadline.
+		args = append(args, "deadline", n.Deadline, "lead", n.Deadline.Sub(n.Seen).Round(time.Millisecond))
 	}
 	if n.Update {
 		args = append(args, "update", true)

@@ -933,3 +933,35 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryPathAtPollInterval: with EveryPathAtPollInterval (a rehearsal
+// against the simulator) every path is polled every PollInterval; without
+// it, as against EC2's IMDS, asg and rebalance keep the slow interval and
+// scheduled events their own.
+func TestEveryPathAtPollInterval(t *testing.T) {
+	const poll = 100 * time.Millisecond
+	for _, tc := range []struct {
+		every bool
+		want  map[Kind]time.Duration
+	}{
+		{false, map[Kind]time.Duration{Spot: poll, ASG: defaultSlowInterval, Rebalance: defaultSlowInterval, Scheduled: defaultScheduledInterval}},
+		{true, map[Kind]time.Duration{Spot: poll, ASG: poll, Rebalance: poll, Scheduled: poll}},
+	} {
+		w := newWatcher(Config{
+			Mode: On, Endpoint: "http://127.0.0.1:9", Kinds: []Kind{Spot, ASG, Rebalance, Scheduled},
+			PollInterval: poll, EveryPathAtPollInterval: tc.every,
+		}, make(chan Notice))
+		if w == nil {
+			t.Fatal("newWatcher: nothing to watch")
+		}
+		if len(w.pollers) != len(tc.want) {
+			t.Fatalf("every=%v: %d pollers, want %d", tc.every, len(w.pollers), len(tc.want))
+		}
+		for _, p := range w.pollers {
+			if p.interval != tc.want[p.kind] {
+				t.Errorf("every=%v: %s polled every %v, want %v", tc.every, p.kind, p.interval, tc.want[p.kind])
+			}
+		}
+		w.hc.CloseIdleConnections()
+	}
+}

@@ -1,11 +1,13 @@
 package simulator
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 )
@@ -34,8 +36,9 @@ type Server struct {
 
 // Start listens on addr (such as "127.0.0.1:0") and serves sc until ctx is
 // done or Close is called. It logs one line with the URL (and the scenario
-// in its text form) when it starts and one when the Spot notice becomes
-// visible; requests are logged at debug level only. log may be nil.
+// in its text form) when it starts and one as each notice becomes visible
+// (Spot, ASG, rebalance, each scheduled event); requests are logged at debug
+// level only. log may be nil.
 func Start(ctx context.Context, addr string, sc Scenario, log *slog.Logger) (*Server, error) {
 	return StartClock(ctx, addr, sc, log, nil)
 }
@@ -43,7 +46,7 @@ func Start(ctx context.Context, addr string, sc Scenario, log *slog.Logger) (*Se
 // StartClock is Start with the scenario's clock read through now, as
 // NewHandler reads it (nil means time.Now): a test can hold the scenario's
 // time still until what it tests is ready. With a clock of its own the
-// server does not log when the Spot notice becomes visible.
+// server does not log when notices become visible.
 func StartClock(ctx context.Context, addr string, sc Scenario, log *slog.Logger, now func() time.Time) (*Server, error) {
 	if err := sc.Validate(); err != nil {
 		return nil, fmt.Errorf("simulated scenario: %w", err)
@@ -95,19 +98,53 @@ func StartClock(ctx context.Context, addr string, sc Scenario, log *slog.Logger,
 	return s, nil
 }
 
-// logNotice logs once when the Spot notice becomes visible, unless the
-// server stops first.
+// visible is something the scenario publishes After the server's start:
+// one line says so when it appears.
+type visible struct {
+	after time.Duration
+	msg   string
+	args  func() []any
+}
+
+// logNotice logs one line as each notice of the scenario becomes visible
+// (the Spot notice, the ASG's Terminated state, the rebalance
+// recommendation, each scheduled event), in the order they appear, unless
+// the server stops first. Times are logged as served.
 func (s *Server) logNotice(ctx context.Context, start time.Time) {
 	defer close(s.logged)
-	sp := s.h.sc.Spot
-	if sp == nil {
-		return
+	sc := s.h.sc
+	var vs []visible
+	if sp := sc.Spot; sp != nil {
+		vs = append(vs, visible{sp.After, "simulated spot notice visible", func() []any {
+			return []any{"action", sp.Action, "notice_time", s.h.spotTime(time.Now()).Truncate(time.Second)}
+		}})
 	}
-	if !wait(ctx, time.Until(start.Add(sp.After))) {
-		return
+	if a := sc.ASG; a != nil {
+		vs = append(vs, visible{a.After, "simulated asg notice visible", func() []any {
+			return []any{"state", "Terminated"}
+		}})
 	}
-	s.log.Info("simulated spot notice visible",
-		"action", sp.Action, "notice_time", s.h.spotTime(time.Now()).Truncate(time.Second)) // as served
+	if rb := sc.Rebalance; rb != nil {
+		vs = append(vs, visible{rb.After, "simulated rebalance notice visible", func() []any {
+			return []any{"notice_time", start.Add(rb.After).Truncate(time.Second)}
+		}})
+	}
+	for _, ev := range sc.Scheduled {
+		vs = append(vs, visible{ev.After, "simulated scheduled notice visible", func() []any {
+			nb := ev.NotBefore
+			if nb.IsZero() {
+				nb = start.Add(ev.StartsIn)
+			}
+			return []any{"action", ev.Code, "id", ev.EventID, "state", ev.State, "not_before", nb.Truncate(time.Second)}
+		}})
+	}
+	slices.SortStableFunc(vs, func(a, b visible) int { return cmp.Compare(a.after, b.after) })
+	for _, v := range vs {
+		if !wait(ctx, time.Until(start.Add(v.after))) {
+			return
+		}
+		s.log.Info(v.msg, v.args()...)
+	}
 }
 
 func (s *Server) connState(_ net.Conn, st http.ConnState) {

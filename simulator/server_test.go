@@ -156,6 +156,47 @@ func TestStartServesAndLogs(t *testing.T) {
 	}
 }
 
+// TestStartLogsEveryNotice: every kind of notice in the scenario gets one
+// "visible" line when it appears, in the order they appear, with what is
+// served; a scheduled event per event.
+func TestStartLogsEveryNotice(t *testing.T) {
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	s := startServer(t, context.Background(), Scenario{
+		Spot:      &SpotNotice{After: 40 * time.Millisecond},
+		ASG:       &Delayed{After: 30 * time.Millisecond},
+		Rebalance: &Delayed{After: 0},
+		Scheduled: []ScheduledEvent{
+			{Code: "instance-stop", StartsIn: time.Hour, After: 10 * time.Millisecond},
+			{Code: "instance-retirement", EventID: "e-2", State: "canceled", StartsIn: 2 * time.Hour, After: 20 * time.Millisecond},
+		},
+	}, log)
+	eventually(t, "the spot line", func() bool { return strings.Contains(logs.String(), "simulated spot notice visible") })
+	s.Close()
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if strings.Contains(line, "visible") {
+			_, rest, _ := strings.Cut(line, "msg=")
+			got = append(got, rest)
+		}
+	}
+	want := []string{
+		`"simulated rebalance notice visible" notice_time=`,
+		`"simulated scheduled notice visible" action=instance-stop id=instance-event-00000000000000001 state=active not_before=`,
+		`"simulated scheduled notice visible" action=instance-retirement id=e-2 state=canceled not_before=`,
+		`"simulated asg notice visible" state=Terminated`,
+		`"simulated spot notice visible" action=terminate notice_time=`,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("visible lines:\n%s", strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("line %d: %s\nwant prefix %s", i, got[i], want[i])
+		}
+	}
+}
+
 func TestStopsWithContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := startServer(t, ctx, Scenario{Faults: []Fault{{Path: SpotPath, Delay: time.Hour}}}, nil)

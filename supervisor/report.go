@@ -19,9 +19,11 @@ type Report struct {
 	// Action is the notice's action ("terminate", "instance-stop"); "" when
 	// a signal or the child's exit was the trigger.
 	Action string
-	// Lead is the time from the trigger to the deadline it gave: the
-	// notice's deadline, or a stop signal's stop deadline. Negative when a
-	// notice came after its own deadline; nil for child-exit.
+	// Lead is the time from the trigger to the deadline it gave: from when
+	// the notice was first seen (Notice.Seen: a scheduled event's first
+	// listing, not when it was acted on) to its deadline, or from a stop
+	// signal to its stop deadline. Negative when a notice came after its
+	// own deadline; nil for child-exit.
 	Lead *time.Duration
 	// Deadline is when spotinit sends SIGKILL to what is left: the stop
 	// deadline, or the descendants' deadline after the child's exit. Zero
