@@ -113,9 +113,10 @@ stress_stage() {
 	go run ./stress imds-faults -duration 60s
 	# A SIGTERM swept over spotinit's first 15 ms, as PID 1 and not, beside
 	# the floor program (the least a Go init can do): 143 at every step once
-	# spotinit has had 5 ms of CPU, or twice what the floor needed on this
-	# machine if that is more; never anything but 143, exit 2, killed or
-	# dropped (docs/performance.md has the full sweep).
+	# spotinit has had 5 ms of CPU, or three times what the floor needed on
+	# this machine if that is more; never anything but 143, exit 2, killed
+	# or dropped (docs/performance.md has the full sweep). TestInitOrder
+	# (race stage) checks what runs before earlysignal on any machine.
 	go run ./stress startup-window -step 1ms -runs 3 -floor build
 }
 

@@ -63,12 +63,18 @@ func buildSpotinit(path string) (string, error) {
 	if path != "" {
 		return path, nil
 	}
-	dir, err := os.MkdirTemp("", "stress-spotinit")
+	return goBuild("spotinit", ".", "-tags=urfave_cli_no_docs", "-ldflags=-s -w -E=_spotinit_rt0")
+}
+
+// goBuild builds the package pkg, static and -trimpath, with the flags
+// given, into a new temporary directory, as name.
+func goBuild(name, pkg string, flags ...string) (string, error) {
+	dir, err := os.MkdirTemp("", "stress-"+name)
 	if err != nil {
 		return "", err
 	}
-	out := filepath.Join(dir, "spotinit")
-	cmd := exec.Command("go", "build", "-trimpath", "-tags=urfave_cli_no_docs", "-ldflags=-s -w -E=_spotinit_rt0", "-o", out, ".")
+	out := filepath.Join(dir, name)
+	cmd := exec.Command("go", append(append([]string{"build", "-trimpath"}, flags...), "-o", out, pkg)...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, b)
