@@ -46,14 +46,13 @@ type windowRun struct {
 // can do before it catches SIGTERM) is swept too, interleaved run by run,
 // and the CPU bound becomes the larger of -max-window-cpu and three times
 // the most CPU the floor had used before one of its own runs that was not
-// 143. (Three, not two: spotinit's binary is six times the floor's, and
-// where page faults are dear its start-up varies more from run to run; a
-// reduced sweep saw 8.9 ms against a floor of 3.8 ms.)
-// How much CPU the Go runtime's start-up costs depends on the machine (on
-// nested virtual machines, where every first touch of a page is a trip to
-// the host, it is several times a bare machine's), so a fixed bound alone
-// fails on slow machines for no fault of spotinit's; what spotinit adds
-// to the floor is what this checks.
+// 143. How much CPU the Go runtime's start-up costs depends on the machine
+// (on nested virtual machines, where every first touch of a page is a trip
+// to the host, it is several times a bare machine's), so a fixed bound
+// alone fails on slow machines for no fault of spotinit's. Three, not two:
+// spotinit's binary is six times the floor's, and where page faults are
+// dear its start-up varies more from run to run (a reduced sweep saw 8.9 ms
+// against a floor of 3.8 ms).
 func startupWindow(args []string) error {
 	fs := flag.NewFlagSet("startup-window", flag.ExitOnError)
 	from := fs.Duration("from", 0, "first delay after exec")
