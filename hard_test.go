@@ -88,16 +88,16 @@ func exitCode(err error) (int, error) {
 }
 
 // TestHardExitStatusNeverLost: 1,000 runs in a row where the main child exits
-// with a chosen code at the very moment hundreds of orphans exit, while
+// with a chosen code at the very moment a hundred orphans exit, while
 // signals arrive: every run returns the exact code.
 func TestHardExitStatusNeverLost(t *testing.T) {
 	path := hardPath(t)
-	runs := hardSize(1000, 50)
+	runs := hardSize(1000, 15)
 	pid1 := asPID1(t)
 	for i := 0; i < runs; i++ {
 		code := 1 + i%250
 		cmd := spotinitCmd(t, path, pid1, "--log-level", "warn",
-			"testchild", "burst", "300", "exit", strconv.Itoa(code))
+			"testchild", "burst", "100", "exit", strconv.Itoa(code))
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
