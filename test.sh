@@ -41,6 +41,16 @@ gotest() {
 	fi
 }
 
+# digest KEY prints what a failed stage's output says about the failure:
+# each failing test or script step with the lines before it, and any panic.
+# The summary repeats it at the very end of the run, so that a log cut to
+# its head and tail (as CI excerpts are) still names the cause.
+digest() {
+	local lines
+	lines=$(grep -E -B12 -A3 -- '^\s*--- FAIL|^\s*FAIL: [^ ]+\.txtar:[0-9]+:|^panic: |^FAIL\s' "$out/stage-$1.log" | tail -n 120) || true
+	printf '\n-- %s failed:\n%s\n' "$1" "${lines:-(no test failure lines: see the stage output above)}"
+}
+
 results=()
 passed=0 failed=0 skipped=0
 only=("$@")
@@ -58,8 +68,8 @@ stage() {
 	(
 		set -euo pipefail
 		"$fn"
-	)
-	rc=$?
+	) 2>&1 | tee "$out/stage-$key.log"
+	rc=${PIPESTATUS[0]}
 	case $rc in
 	0)
 		result=passed
@@ -72,6 +82,7 @@ stage() {
 	*)
 		result="FAILED (exit $rc)"
 		failed=$((failed + 1))
+		digest "$key" >>"$out/digest"
 		;;
 	esac
 	printf -- '-- %s: %s in %ds\n' "$key" "$result" $((SECONDS - start))
@@ -189,6 +200,8 @@ printf '\n== summary\n'
 printf '%s\n' "${results[@]}"
 printf '%d passed, %d failed, %d skipped in %dm%02ds\n' "$passed" "$failed" "$skipped" $((SECONDS / 60)) $((SECONDS % 60))
 if [ "$failed" -gt 0 ]; then
+	printf "\n== what failed (each stage's whole output is above)\n"
+	cat "$out/digest"
 	echo "FAILED"
 	exit 1
 fi
