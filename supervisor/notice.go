@@ -173,7 +173,14 @@ func (s *run) sendNoticeSignal() {
 		s.noticeC = s.noticeTimer.C()
 		return
 	}
-	s.forward(sig)
+	// To the child alone, even when stop signals go to its group: the
+	// child's disposition is the one checked above, and a notice is not a
+	// stop, so its group (a shell's sleep, an app's workers) must not die
+	// of a signal only the app asked for.
+	if err := s.kern.Kill(s.pid, sig); err != nil {
+		s.log.Debug("notice signal failed", "signal", SignalName(sig), "pid", s.pid, "err", err)
+		return
+	}
 	args := []any{"signal", SignalName(sig), "pid", s.pid}
 	if !s.noticeHeldAt.IsZero() {
 		args = append(args, "held", s.clock.Now().Sub(s.noticeHeldAt))
