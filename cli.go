@@ -20,6 +20,7 @@ import (
 	"github.com/spotinit/spotinit/earlysignal"
 	"github.com/spotinit/spotinit/hooks"
 	"github.com/spotinit/spotinit/internal/atomicfile"
+	"github.com/spotinit/spotinit/internal/interp"
 	"github.com/spotinit/spotinit/interruption"
 	"github.com/spotinit/spotinit/reaper"
 	"github.com/spotinit/spotinit/simulator"
@@ -882,7 +883,8 @@ func hookList(o option) []string {
 
 // checkHookDir checks --pre-stop-dir at start-up. A directory that cannot
 // be listed, and any entry in it that cannot run (a file that is not
-// executable, a special file, a dangling link), are refused: an image does
+// executable, a special file, a dangling link, a script whose #!
+// interpreter is missing), are refused: an image does
 // not fix itself, and the mistake would otherwise surface at the first
 // interruption. A directory with nothing to run yet is only a warning: it
 // may be a volume that is filled later. The directory is listed again when
@@ -896,18 +898,34 @@ func (s *settings) checkHookDir(o option) error {
 		return bad(o, "%v", err)
 	}
 	if len(skipped) > 0 {
-		more := ""
-		if len(skipped) > 1 {
-			more = fmt.Sprintf(" (and %d more)", len(skipped)-1)
-		}
-		return withHint(bad(o, "%v%s", skipped[0], more),
+		return withHint(bad(o, "%v%s", skipped[0], andMore(len(skipped))),
 			"every file in the directory is run, except names starting with \".\": make it executable (chmod +x, COPY --chmod=755) or move it out")
+	}
+	// A hook whose #! interpreter or ELF loader the image lacks (a
+	// #!/bin/sh script in a FROM scratch image) fails as surely.
+	var missing []error
+	for _, h := range list {
+		if why := interp.Missing(h.Path); why != nil {
+			missing = append(missing, fmt.Errorf("%s: %w", h.Path, why))
+		}
+	}
+	if len(missing) > 0 {
+		return withHint(bad(o, "%v%s", missing[0], andMore(len(missing))),
+			"install the interpreter in the image, change the #! line to one the image has, or make the hook a static binary")
 	}
 	if len(list) == 0 {
 		s.notes = append(s.notes, note{slog.LevelWarn, "pre-stop directory has no hooks yet",
 			[]any{"dir", o.value, "hint", "it is listed again when the hooks run"}})
 	}
 	return nil
+}
+
+// andMore is " (and N more)" after the first of n problems, or "".
+func andMore(n int) string {
+	if n < 2 {
+		return ""
+	}
+	return fmt.Sprintf(" (and %d more)", n-1)
 }
 
 // nonBlank drops blank entries (a trailing newline in the environment, an

@@ -3,8 +3,10 @@
 // interpreter or an ELF binary's dynamic loader (PT_INTERP) is missing, so
 // "no such file or directory" alone names the wrong file.
 //
-// It only reads files, and only after a failed exec: it must never run on
-// the path of a successful start.
+// It only reads files (the first 256 bytes, and an ELF file's program
+// headers). spotinit uses it after a failed exec, and at start-up on the
+// files in --pre-stop-dir, which run only at a stop: there a missing
+// interpreter must be found before the first interruption does.
 package interp
 
 import (
