@@ -32,8 +32,9 @@ func checkForwardDelay(delay, stop, margin time.Duration) error {
 
 // exitMapOption parses --exit-map: each FROM:TO, and each value (from the
 // command line or SPOTINIT_EXIT_MAP) may be a comma-separated list, as
-// --rewrite's. A status mapped twice to different statuses is an error;
-// the same mapping twice is not. An error names the value at fault, and the
+// --rewrite's. A status mapped to itself cannot act, and one mapped twice
+// to different statuses is ambiguous: both are errors; the same mapping
+// twice is not. An error names the value at fault, and the
 // one map in it when the value holds several.
 func exitMapOption(o option) (map[int]int, error) {
 	if len(o.values) == 0 {
@@ -59,6 +60,9 @@ func exitMapOption(o option) (map[int]int, error) {
 			from, to, err := supervisor.ParseExitMap(spec)
 			if err != nil {
 				return nil, fail(err)
+			}
+			if from == to {
+				return nil, fail(fmt.Errorf("maps %d to itself, which changes nothing", from))
 			}
 			if prev, dup := m[from]; dup && prev != to {
 				return nil, fail(fmt.Errorf("%d is already mapped to %d", from, prev))
