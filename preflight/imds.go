@@ -314,10 +314,17 @@ func probeIMDS(ctx context.Context, cfg *Config, r *Report, ir *IMDSReport) {
 	if ir.Mode == interruption.Auto.String() {
 		ir.Decision = "auto, watched: the token request and the reads answer"
 	}
+	failed := 0
 	for _, p := range ir.Paths {
 		if p.Status != http.StatusOK && p.Status != http.StatusNotFound {
-			ir.Decision = "watched, but some reads fail (see the problems)"
+			failed++
 		}
+	}
+	switch {
+	case failed == len(ir.Paths) && failed > 0:
+		ir.Decision = "watched, but every read fails (see the problems)"
+	case failed > 0:
+		ir.Decision = "watched, but some reads fail (see the problems)"
 	}
 }
 

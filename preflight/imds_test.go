@@ -165,6 +165,9 @@ func TestIMDSReadsUnauthorized(t *testing.T) {
 	if len(r.Findings) != 1 {
 		t.Errorf("findings:\n%s", dump(&r))
 	}
+	if r.IMDS.Decision != "watched, but every read fails (see the problems)" {
+		t.Errorf("decision %q", r.IMDS.Decision)
+	}
 }
 
 // TestIMDSNotFoundEverywhere: an endpoint that answers 404 to every read
@@ -213,6 +216,9 @@ func TestIMDSReadHang(t *testing.T) {
 	wantFinding(t, &r, Problem, "imds", "reading spot/instance-action: connected, but no answer within 300ms")
 	if p := pathProbe(t, &r, "instance-id"); p.Status != 200 {
 		t.Errorf("the other reads must not wait for the hung one: %+v", p)
+	}
+	if r.IMDS.Decision != "watched, but some reads fail (see the problems)" {
+		t.Errorf("decision %q", r.IMDS.Decision)
 	}
 }
 
