@@ -884,9 +884,8 @@ func hookList(o option) []string {
 // checkHookDir checks --pre-stop-dir at start-up. A directory that cannot
 // be listed, and any entry in it that cannot run (a file that is not
 // executable, a special file, a dangling link, a script whose #!
-// interpreter is missing), are refused: an image does
-// not fix itself, and the mistake would otherwise surface at the first
-// interruption. A directory with nothing to run yet is only a warning: it
+// interpreter is missing), are refused: an image does not fix itself, and
+// the mistake would otherwise surface at the first interruption. A directory with nothing to run yet is only a warning: it
 // may be a volume that is filled later. The directory is listed again when
 // the hooks run.
 func (s *settings) checkHookDir(o option) error {

@@ -34,8 +34,8 @@ func checkForwardDelay(delay, stop, margin time.Duration) error {
 // command line or SPOTINIT_EXIT_MAP) may be a comma-separated list, as
 // --rewrite's. A status mapped to itself cannot act, and one mapped twice
 // to different statuses is ambiguous: both are errors; the same mapping
-// twice is not. An error names the value at fault, and the
-// one map in it when the value holds several.
+// twice is not. An error names the value at fault, and the one map in it
+// when the value holds several.
 func exitMapOption(o option) (map[int]int, error) {
 	if len(o.values) == 0 {
 		return nil, nil
