@@ -88,7 +88,10 @@ func buildSpotinit(t testing.TB) string {
 
 // defaultSignals gives the helper child the default signal handling of an
 // ordinary program: earlysignal's init (in this binary too) caught signals
-// from the start, and any that arrived before now are raised again.
+// from the start, and any that arrived before now are raised again. A
+// signal the runtime has received but not yet delivered when Reset runs is
+// lost, so a script waits for testchild's ready file before signalling it
+// (signals_startup, whose SIGTERM comes with the child's start, runs sleep).
 func defaultSignals() {
 	earlysignal.Ready()
 	signal.Reset()
