@@ -47,7 +47,8 @@ gotest() {
 # its head and tail (as CI excerpts are) still names the cause.
 digest() {
 	local lines
-	lines=$(grep -E -B12 -A3 -- '^\s*--- FAIL|^\s*FAIL: [^ ]+\.txtar:[0-9]+:|^panic: |^FAIL\s' "$out/stage-$1.log" | tail -n 120) || true
+	lines=$(grep -E -B12 -A3 -- '^\s*--- FAIL|^\s*FAIL: [^ ]+\.txtar:[0-9]+:|^panic: |^FAIL\s' "$out/stage-$1.log" |
+		grep -vE '^\s*--- (PASS|SKIP)|^=== (RUN|PAUSE|CONT|NAME) ' | tail -n 120) || true
 	printf '\n-- %s failed:\n%s\n' "$1" "${lines:-(no test failure lines: see the stage output above)}"
 }
 
